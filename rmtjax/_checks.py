@@ -1,0 +1,123 @@
+"""Shared input validation with clear error messages.
+
+Every public function of rmtjax validates its inputs through these helpers so that bad
+input fails with a Python exception naming the argument and what was expected, never a
+silent NaN or an XLA trace dump. Shape and dtype checks always run (shapes are static
+under ``jit``); value checks (symmetry, finiteness, positivity of array values) run only
+on concrete arrays and are skipped for tracers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "check_choice",
+    "check_finite",
+    "check_in_range",
+    "check_matrix_batch",
+    "check_positive",
+    "check_same_shape",
+    "check_square",
+    "check_symmetric",
+    "is_concrete",
+]
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds concrete values (not a tracer inside ``jit``/``vmap``/``grad``)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(np.shape(x))
+
+
+def check_square(x: Any, name: str) -> None:
+    """Raise ``ValueError`` unless ``x`` has shape ``(..., n, n)``."""
+    shape = _shape(x)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"{name} must be a square matrix of shape (..., n, n); got shape {shape}")
+
+
+def check_finite(x: Any, name: str) -> None:
+    """Raise ``ValueError`` if a concrete ``x`` contains NaN or inf."""
+    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def check_symmetric(x: Any, name: str, rtol: float = 1e-5) -> None:
+    """Raise ``ValueError`` unless ``x`` is a finite, square, symmetric matrix (batch).
+
+    Symmetry is checked on concrete inputs only, up to ``rtol`` times the largest entry.
+    """
+    check_square(x, name)
+    check_finite(x, name)
+    if not is_concrete(x):
+        return
+    a = np.asarray(x)
+    scale = max(float(np.max(np.abs(a))) if a.size else 0.0, 1e-30)
+    asym = float(np.max(np.abs(a - np.swapaxes(a, -1, -2)))) if a.size else 0.0
+    if asym > rtol * scale:
+        raise ValueError(
+            f"{name} must be symmetric; max |{name} - {name}^T| = {asym:.3g} "
+            f"(relative {asym / scale:.3g} > tolerance {rtol:.1g})"
+        )
+
+
+def check_matrix_batch(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """Symmetric ``(..., n, n)`` matrices with the same ``n`` (leading dims may broadcast)."""
+    check_symmetric(a, name_a)
+    check_symmetric(b, name_b)
+    na, nb = _shape(a)[-1], _shape(b)[-1]
+    if na != nb:
+        raise ValueError(f"{name_a} and {name_b} must have the same size n; got {na} and {nb}")
+
+
+def check_same_shape(x: Any, y: Any, name_x: str, name_y: str) -> None:
+    """Raise ``ValueError`` unless ``x`` and ``y`` have identical shapes."""
+    if _shape(x) != _shape(y):
+        raise ValueError(
+            f"{name_x} and {name_y} must have the same shape; got {_shape(x)} and {_shape(y)}"
+        )
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` unless every concrete value of ``value`` is > 0 (>= 0 if allowed)."""
+    if not is_concrete(value):
+        return
+    v = np.asarray(value)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    bad = np.any(v < 0) if allow_zero else np.any(v <= 0)
+    if bad:
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {rel}; got {value!r}")
+
+
+def check_in_range(
+    value: Any, name: str, low: float, high: float, *, closed: tuple[bool, bool] = (True, True)
+) -> None:
+    """Raise ``ValueError`` unless every concrete value lies in the interval [low, high].
+
+    ``closed`` says whether each end is included.
+    """
+    if not is_concrete(value):
+        return
+    v = np.asarray(value)
+    lo_ok = v >= low if closed[0] else v > low
+    hi_ok = v <= high if closed[1] else v < high
+    if not (np.all(np.isfinite(v)) and np.all(lo_ok) and np.all(hi_ok)):
+        lb, rb = ("[" if closed[0] else "("), ("]" if closed[1] else ")")
+        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}; got {value!r}")
+
+
+def check_choice(value: str, name: str, choices: Iterable[str]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    options = sorted(choices)
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {options}")
