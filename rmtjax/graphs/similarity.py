@@ -1,0 +1,252 @@
+"""Spectral similarity matrices for graph matching: GRAMPA, its row-sum relaxation, Umeyama, top
+eigenvector, and the ``similarity`` dispatcher over every method of ``rmtjax.graphs``.
+
+A similarity matrix ``X`` has rows = vertices of ``A`` and columns = vertices of ``B``; a large
+``X[i, j]`` says vertex ``i`` of ``A`` looks like vertex ``j`` of ``B``. All functions take
+``(..., n, n)`` batches whose leading dimensions broadcast.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rmtjax._checks import check_choice, check_positive, is_concrete
+from rmtjax.graphs import _pair
+from rmtjax.graphs.baselines import degree_profile, eigenalign, isorank
+from rmtjax.graphs.metrics import edge_overlap
+from rmtjax.graphs.qp import qp_doubly_stochastic
+
+__all__ = [
+    "METHODS",
+    "grampa",
+    "grampa_rowsum",
+    "similarity",
+    "top_eigenvector",
+    "umeyama",
+]
+
+
+def _spectral_parts(A: jax.Array, B: jax.Array, eta: jax.Array) -> tuple[jax.Array, ...]:
+    """Eigenvectors of both matrices, Cauchy-kernel denominators and ``U^T 1, V^T 1``.
+
+    Returns ``(U, V, D, a, b)`` with ``D[i, j] = (lambda_i - mu_j)^2 + eta^2``,
+    ``a = U^T 1`` and ``b = V^T 1`` (column sums of the eigenvector matrices).
+    """
+    lam, U = jnp.linalg.eigh(A)
+    mu, V = jnp.linalg.eigh(B)
+    D = (lam[..., :, None] - mu[..., None, :]) ** 2 + jnp.square(eta)
+    return U, V, D, jnp.sum(U, axis=-2), jnp.sum(V, axis=-2)
+
+
+def _sandwich(U: jax.Array, M: jax.Array, V: jax.Array) -> jax.Array:
+    """``U M V^T`` for batches: the two unavoidable ``n x n`` matmuls."""
+    return (U @ M) @ jnp.swapaxes(V, -1, -2)
+
+
+@jax.jit
+def _grampa(A: jax.Array, B: jax.Array, eta: jax.Array) -> jax.Array:
+    U, V, D, a, b = _spectral_parts(A, B, eta)
+    return _sandwich(U, eta / D * a[..., :, None] * b[..., None, :], V)
+
+
+@jax.jit
+def _grampa_rowsum(A: jax.Array, B: jax.Array, eta: jax.Array) -> jax.Array:
+    U, V, D, a, b = _spectral_parts(A, B, eta)
+    K = 1.0 / D
+    d = K @ (b * b)[..., None]
+    return _sandwich(U, (a[..., :, None] / d) * K * b[..., None, :], V)
+
+
+def grampa(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
+    r"""GRAMPA similarity matrix (GRAph Matching by Pairwise eigen-Alignments).
+
+    With ``A = sum_i lambda_i u_i u_i^T`` and ``B = sum_j mu_j v_j v_j^T``,
+
+    .. math::
+        X = \sum_{i,j} \frac{\eta}{(\lambda_i - \mu_j)^2 + \eta^2} u_i u_i^T J v_j v_j^T
+          = U \big[ W \circ (U^T 1)(V^T 1)^T \big] V^T,
+        \quad W_{ij} = \frac{\eta}{(\lambda_i - \mu_j)^2 + \eta^2},
+
+    since ``U^T J V = (U^T 1)(V^T 1)^T`` is rank one: two ``eigh`` and two ``n x n`` matmuls.
+    ``X / eta`` is the minimiser of ``1/2 ||AX - XB||_F^2 + eta^2/2 ||X||_F^2 - 1^T X 1``, i.e.
+    ``X`` solves ``A^2 X - 2 A X B + X B^2 + eta^2 X = eta J``.
+
+    Args:
+      A: ``(..., n, n)`` symmetric matrix (vertices = rows).
+      B: ``(..., n, n)`` symmetric matrix; leading dimensions broadcast with ``A``.
+      eta: bandwidth of the Cauchy kernel, ``> 0``.
+
+    Returns:
+      ``(..., n, n)`` similarity, rows = vertices of ``A``, columns = vertices of ``B``.
+
+    References:
+      Fan, Mao, Wu, Xu, "Spectral graph matching and regularized quadratic relaxations I: the
+      Gaussian model", arXiv:1907.08880, Eq. (1.3) and Sec. 1.2 (the QP of Eq. (1.6)).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> A = jnp.array([[0., 1., 0.], [1., 0., 1.], [0., 1., 0.]])
+      >>> X = grampa(A, A)
+      >>> X.shape
+      (3, 3)
+    """
+    A, B = _pair.as_float_pair(A, B)
+    check_positive(eta, "eta")
+    return _grampa(A, B, jnp.asarray(eta, A.dtype))
+
+
+def grampa_rowsum(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
+    r"""Row-sum-constrained GRAMPA: the tighter relaxation with ``X 1 = 1``.
+
+    .. math::
+        \min_X \|AX - XB\|_F^2 + \eta^2 \|X\|_F^2 \quad \text{s.t.} \quad X 1 = 1
+
+    has the closed form ``X = R^{-1} X_grampa / eta`` with ``R = U diag(d) U^T``,
+    ``d_i = sum_j <v_j, 1>^2 / ((lambda_i - mu_j)^2 + eta^2)``; in the eigenbases
+    ``U^T X V = diag(a / d) K diag(b)`` with ``K_ij = 1 / ((lambda_i - mu_j)^2 + eta^2)``,
+    ``a = U^T 1``, ``b = V^T 1``. KKT: ``A^2 X - 2AXB + XB^2 + eta^2 X = nu 1^T`` for some
+    multiplier vector ``nu``.
+
+    Args:
+      A: ``(..., n, n)`` symmetric matrix.
+      B: ``(..., n, n)`` symmetric matrix.
+      eta: regularisation, ``> 0``.
+
+    Returns:
+      ``(..., n, n)`` similarity with unit row sums.
+
+    References:
+      Fan, Mao, Wu, Xu, arXiv:1907.08880, Sec. 2.2 (the hierarchy of relaxations).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> A = jnp.array([[0., 1., 0.], [1., 0., 1.], [0., 1., 0.]])
+      >>> bool(jnp.allclose(grampa_rowsum(A, A).sum(-1), 1.0, atol=1e-5))
+      True
+    """
+    A, B = _pair.as_float_pair(A, B)
+    check_positive(eta, "eta")
+    return _grampa_rowsum(A, B, jnp.asarray(eta, A.dtype))
+
+
+@jax.jit
+def _umeyama(A: jax.Array, B: jax.Array) -> jax.Array:
+    _, U = jnp.linalg.eigh(A)
+    _, V = jnp.linalg.eigh(B)
+    return jnp.abs(U) @ jnp.swapaxes(jnp.abs(V), -1, -2)
+
+
+def umeyama(A: jax.Array, B: jax.Array) -> jax.Array:
+    r"""Umeyama's similarity ``X = |U| |V|^T``: aligns the ``i``-th eigenvector of ``A`` with the
+    ``i``-th of ``B`` (eigenvalues in the same, ascending, order; absolute values remove signs).
+
+    Args:
+      A: ``(..., n, n)`` symmetric matrix.
+      B: ``(..., n, n)`` symmetric matrix.
+
+    Returns:
+      ``(..., n, n)`` similarity ``sum_i |u_i| |v_i|^T``.
+
+    References:
+      Umeyama, "An eigendecomposition approach to weighted graph matching problems", IEEE TPAMI
+      10(5), 1988, Eq. (24).
+    """
+    A, B = _pair.as_float_pair(A, B)
+    return _umeyama(A, B)
+
+
+def _sorted_match(u: jax.Array, v: jax.Array) -> jax.Array:
+    """The permutation sending the k-th smallest entry of ``u`` to the k-th smallest of ``v``."""
+    return jnp.argsort(v)[jnp.argsort(jnp.argsort(u))]
+
+
+@jax.jit
+@_pair.pairwise
+def _top_eigenvector(A: jax.Array, B: jax.Array) -> jax.Array:
+    u = jnp.linalg.eigh(A)[1][:, -1]
+    v = jnp.linalg.eigh(B)[1][:, -1]
+    plus, minus = _sorted_match(u, v), _sorted_match(u, -v)
+    keep_plus = edge_overlap(A, B, plus) >= edge_overlap(A, B, minus)
+    perm = jnp.where(keep_plus, plus, minus)
+    return jax.nn.one_hot(perm, A.shape[-1], dtype=A.dtype)
+
+
+def top_eigenvector(A: jax.Array, B: jax.Array) -> jax.Array:
+    r"""Match by sorting the top eigenvectors: the permutation matrix ``P`` that sends the
+    ``k``-th smallest entry of ``u_1`` (top eigenvector of ``A``) to the ``k``-th smallest entry
+    of ``s v_1``, with the sign ``s = +-1`` giving the larger ``edge_overlap``.
+
+    Ties between entries of ``u_1`` (e.g. from graph automorphisms) are broken arbitrarily, so
+    the method can fail even on isomorphic pairs.
+
+    Args:
+      A: ``(..., n, n)`` symmetric matrix.
+      B: ``(..., n, n)`` symmetric matrix.
+
+    Returns:
+      ``(..., n, n)`` 0/1 permutation matrix ``P[i, perm_hat[i]] = 1`` (any rounding returns
+      ``perm_hat``).
+
+    References:
+      Fan, Mao, Wu, Xu, arXiv:1907.08880, Sec. 1.1 ("top eigenvector" baseline).
+    """
+    A, B = _pair.as_float_pair(A, B)
+    return _top_eigenvector(A, B)
+
+
+def _iterative(solver: Callable[..., Any]) -> Callable[..., jax.Array]:
+    """The solver's ``X``, with a ``RuntimeWarning`` when a concrete solve did not converge."""
+
+    def similarity_only(A: jax.Array, B: jax.Array, **options: Any) -> jax.Array:
+        solution = solver(A, B, **options)
+        if is_concrete(solution.converged) and not bool(jnp.all(solution.converged)):
+            warnings.warn(
+                f"{solver.__name__} did not converge (residual "
+                f"{float(jnp.max(solution.residual)):.3g}); returning the last iterate",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return solution.X
+
+    return similarity_only
+
+
+METHODS: dict[str, Callable[..., jax.Array]] = {
+    "grampa": grampa,
+    "grampa_rowsum": grampa_rowsum,
+    "umeyama": umeyama,
+    "top_eigenvector": top_eigenvector,
+    "isorank": _iterative(isorank),
+    "eigenalign": _iterative(eigenalign),
+    "degree_profile": degree_profile,
+    "qp": _iterative(qp_doubly_stochastic),
+}
+"""Every similarity method by name (iterative solvers return only their ``X`` here)."""
+
+
+def similarity(A: jax.Array, B: jax.Array, method: str = "grampa", **options: Any) -> jax.Array:
+    """Similarity matrix of ``(A, B)`` by a named method.
+
+    Args:
+      A: ``(..., n, n)`` symmetric matrix.
+      B: ``(..., n, n)`` symmetric matrix.
+      method: one of ``METHODS``: ``"grampa"``, ``"grampa_rowsum"``, ``"umeyama"``,
+        ``"top_eigenvector"``, ``"isorank"``, ``"eigenalign"``, ``"degree_profile"``, ``"qp"``
+        (``qp_doubly_stochastic``).
+      **options: keyword arguments of that method (e.g. ``eta=0.2``).
+
+    Returns:
+      ``(..., n, n)`` similarity, rows = vertices of ``A``, columns = vertices of ``B``. The
+      iterative solvers' convergence reports are dropped (a non-converged concrete solve warns);
+      call the solvers directly to read them.
+    """
+    check_choice(method, "method", METHODS)
+    X = METHODS[method](A, B, **options)
+    if is_concrete(X) and not bool(jnp.all(jnp.isfinite(X))):
+        raise ValueError(f"method {method!r} produced a non-finite similarity matrix")
+    return X
