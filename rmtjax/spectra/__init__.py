@@ -1,0 +1,36 @@
+"""Limit spectra: measures, Stieltjes fixed-point solvers, the MP map, CK/NTK limits."""
+
+from rmtjax.spectra.fixed_point import Solution, default_tol, solve_fixed_point
+from rmtjax.spectra.kernel import kernel_solve, kernel_stieltjes
+from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_constants, ntk_limit
+from rmtjax.spectra.limit_spectrum import LimitSpectrum
+from rmtjax.spectra.measures import (
+    DiscreteMeasure,
+    MarchenkoPastur,
+    Semicircle,
+    marchenko_pastur,
+    semicircle,
+)
+from rmtjax.spectra.moments import contour_moments
+from rmtjax.spectra.mp_map import mp_map, mp_map_stieltjes
+
+__all__ = [
+    "DiscreteMeasure",
+    "LimitSpectrum",
+    "MarchenkoPastur",
+    "Semicircle",
+    "Solution",
+    "activation_constants",
+    "ck_limit",
+    "contour_moments",
+    "default_tol",
+    "kernel_solve",
+    "kernel_stieltjes",
+    "marchenko_pastur",
+    "mp_map",
+    "mp_map_stieltjes",
+    "ntk_constants",
+    "ntk_limit",
+    "semicircle",
+    "solve_fixed_point",
+]

@@ -1,0 +1,283 @@
+"""The general transform ``t_L(z, w)`` of Fan & Wang by the flattened fixed-point recursion.
+
+``t_L(z, w) = lim (1/n) tr[(z_{-1} I + sum_k z_k X_k^T X_k)^{-1} (w_{-1} I + sum_k w_k X_k^T X_k)]``
+for the layer Gram matrices ``X_k^T X_k`` (k = 0..L) of a deep network at random
+initialisation; vectors are indexed ``-1, 0, ..., L`` (array index ``k + 1``). The Stieltjes
+transforms of the CK and NTK limits are special cases (see ``kernel_limits``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+
+from rmtjax._checks import check_finite, check_in_range, check_positive, is_concrete
+from rmtjax.spectra.fixed_point import Solution, default_tol, solve_fixed_point
+from rmtjax.spectra.measures import DiscreteMeasure
+
+__all__ = ["as_measure", "kernel_solve", "kernel_stieltjes", "raise_if_unconverged"]
+
+Array = jax.Array
+
+
+def as_measure(mu: Any, name: str = "mu0") -> DiscreteMeasure:
+    """A :class:`DiscreteMeasure` from a measure or a 1-D array of equal-weight atoms.
+
+    Raises ``ValueError`` for NaN/inf or negative atoms (spectra of Gram matrices are >= 0).
+    """
+    if not isinstance(mu, DiscreteMeasure):
+        if not hasattr(mu, "__array__") and not isinstance(mu, list | tuple):
+            raise TypeError(f"{name} must be a DiscreteMeasure or an array of atoms; got {mu!r}")
+        mu = DiscreteMeasure(mu)
+    check_finite(mu.atoms, f"{name}.atoms")
+    if is_concrete(mu.atoms) and float(np.min(np.asarray(mu.atoms))) < 0:
+        raise ValueError(
+            f"{name} must be supported on [0, inf) (a Gram-matrix spectrum); "
+            f"smallest atom {float(np.min(np.asarray(mu.atoms))):.6g}"
+        )
+    return mu
+
+
+@functools.partial(jax.custom_jvp)
+def _resolvent_sums(p: Array, q: Array, atoms: Array, weights: Array) -> tuple[Array, Array]:
+    """``T = sum_i w_i / (p + q x_i)`` and ``R = sum_i w_i x_i / (p + q x_i)``."""
+    inv = 1 / (p + q * atoms)
+    return jnp.sum(weights * inv), jnp.sum(weights * atoms * inv)
+
+
+def _resolvent_sums_jvp(
+    primals: tuple[Array, ...], tangents: tuple[Any, ...]
+) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+    """One pass over the atoms for any number of tangents of ``(p, q)``.
+
+    ``dT = -(S0 dp + S1 dq)``, ``dR = -(S1 dp + S2 dq)`` with ``S_j = sum w x^j / (p + q x)^2``
+    (all five sums as one matrix product); tangents of atoms/weights are added only when
+    present (symbolic zeros skipped).
+    """
+    p, q, x, w = primals
+    dp, dq, dx, dw = tangents
+    inv = 1 / (p + q * x)
+    inv2 = inv * inv
+    moments = jnp.stack([w, w * x, w * x * x], axis=-1).astype(inv.dtype)
+    T, R = inv @ moments[:, :2]
+    S0, S1, S2 = inv2 @ moments
+    dT = jnp.zeros_like(T)
+    dR = jnp.zeros_like(R)
+    if not isinstance(dp, SymbolicZero):
+        dT, dR = dT - S0 * dp, dR - S1 * dp
+    if not isinstance(dq, SymbolicZero):
+        dT, dR = dT - S1 * dq, dR - S2 * dq
+    if not isinstance(dx, SymbolicZero):
+        dT = dT - jnp.sum(w * q * inv2 * dx)
+        dR = dR + jnp.sum(w * p * inv2 * dx)
+    if not isinstance(dw, SymbolicZero):
+        dT = dT + jnp.sum(dw * inv)
+        dR = dR + jnp.sum(dw * x * inv)
+    return (T, R), (dT, dR)
+
+
+_resolvent_sums.defjvp(_resolvent_sums_jvp, symbolic_zeros=True)
+
+
+def _sweep(s: Array, zvec: Array, mu0: DiscreteMeasure, gammas: Array, b2: Array) -> tuple:
+    """One pass of the flattened recursion (DESIGN §4, steps 1–3).
+
+    Returns ``(s_new, T, R)`` with ``R = (R_0, ..., R_L)``.
+    """
+    L = gammas.shape[0]
+    zc = zvec
+    R = [None] * (L + 1)
+    for k in range(L, 0, -1):
+        zkk = zc[k + 1]
+        denom = 1 + gammas[k - 1] * zkk * s[k - 1]
+        c = zkk / denom
+        R[k] = s[k - 1] / denom
+        zc = zc.at[0].add((1 - b2) * c).at[k].add(b2 * c)
+    T, R[0] = _resolvent_sums(zc[0], zc[1], mu0.atoms, mu0.weights)
+    s_new = jnp.stack([(1 - b2) * T + b2 * R[k - 1] for k in range(1, L + 1)])
+    return s_new, T, jnp.stack(R)
+
+
+def layer_bounds(mu0: DiscreteMeasure, gammas: Array, b2: Array) -> Array:
+    """Upper bounds ``h_k`` on the spectra of ``X_k^T X_k``, k = 0..L; shape ``(L + 1,)``.
+
+    ``h_0 = max atom``, ``h_k = (1 + sqrt(gamma_k))^2 ((1 - b^2) + b^2 h_{k-1})`` (the MP map
+    stretches the top of a spectrum by at most ``(1 + sqrt(gamma))^2``).
+    """
+    bounds = [jnp.max(mu0.atoms)]
+    for k in range(gammas.shape[0]):
+        bounds.append((1 + jnp.sqrt(gammas[k])) ** 2 * ((1 - b2) + b2 * bounds[-1]))
+    return jnp.stack(bounds)
+
+
+def _point(
+    zvec: Array,
+    wvec: Array,
+    mu0: DiscreteMeasure,
+    gammas: Array,
+    b2: Array,
+    tol: float | None,
+    max_steps: int,
+) -> Solution:
+    """Solve at one ``zvec: (L+2,)`` and return ``t_L(z, w)`` with its convergence record."""
+    bounds = layer_bounds(mu0, gammas, b2)
+    scale = jnp.maximum(jnp.sum(jnp.abs(zvec[1:]) * bounds), jnp.abs(zvec[0]))
+    scale = jnp.maximum(scale, jnp.finfo(bounds.dtype).tiny)
+    eta = jnp.maximum(-jnp.imag(zvec[0]), 0.0)
+
+    def fn(s: Array, delta: Array) -> Array:
+        return _sweep(s, zvec.at[0].add(-1j * delta), mu0, gammas, b2)[0]
+
+    sol = solve_fixed_point(fn, gammas.shape[0], eta=eta, scale=scale, tol=tol, max_steps=max_steps)
+    _, T, R = _sweep(sol.value, zvec, mu0, gammas, b2)
+    t = wvec[0] * T + jnp.sum(wvec[1:] * R)
+    return sol._replace(value=t)
+
+
+def kernel_solve(
+    zvec: Any,
+    wvec: Any,
+    mu0: Any,
+    gammas: Any,
+    b: Any,
+    *,
+    tol: float | None = None,
+    max_steps: int = 200,
+) -> Solution:
+    """``t_L(z, w)`` of Fan & Wang with its convergence record (see :func:`kernel_stieltjes`).
+
+    Returns:
+      :class:`Solution` whose fields have the broadcast leading shape of ``zvec, wvec``.
+    """
+    mu0 = as_measure(mu0)
+    gammas = jnp.asarray(gammas)
+    if gammas.ndim != 1 or gammas.shape[0] == 0:
+        raise ValueError(f"gammas must be a non-empty 1-D array (L,); got shape {gammas.shape}")
+    check_positive(gammas, "gammas")
+    check_in_range(b, "b", -1.0, 1.0)
+    L = gammas.shape[0]
+    zvec, wvec = jnp.asarray(zvec), jnp.asarray(wvec)
+    for name, v in (("zvec", zvec), ("wvec", wvec)):
+        if v.ndim == 0 or v.shape[-1] != L + 2:
+            raise ValueError(f"{name} must have shape (..., L + 2) = (..., {L + 2}); got {v.shape}")
+        check_finite(v, name)
+    if is_concrete(zvec) and bool(np.any(np.imag(np.asarray(zvec)[..., 0]) > 0)):
+        raise ValueError("zvec[..., 0] = z_{-1} must have Im <= 0 (i.e. Im z >= 0)")
+    rdt = jnp.result_type(mu0.atoms.dtype, gammas.dtype, jnp.real(zvec).dtype, float)
+    cdt = jnp.result_type(rdt, jnp.complex64)
+    # Zero-weight padding of the atoms to a power of two: fewer distinct compilations.
+    atoms, weights = _padded(mu0.atoms.astype(rdt)), _padded(mu0.weights.astype(rdt), 0.0)
+    mu0 = DiscreteMeasure.tree_unflatten(None, (atoms, weights))
+    gammas, b2 = gammas.astype(rdt), jnp.asarray(b, rdt) ** 2
+    tol = default_tol(rdt) if tol is None else tol
+    shape = jnp.broadcast_shapes(zvec.shape, wvec.shape)
+    zflat = _padded(jnp.broadcast_to(zvec, shape).astype(cdt).reshape(-1, L + 2))
+    wflat = _padded(jnp.broadcast_to(wvec, shape).astype(cdt).reshape(-1, L + 2))
+    sol = _solve_batch(zflat, wflat, mu0, gammas, b2, tol, max_steps)
+    size = int(np.prod(shape[:-1]))
+    return jax.tree_util.tree_map(lambda a: a[:size].reshape(shape[:-1]), sol)
+
+
+def _padded(a: Array, value: float | None = None) -> Array:
+    """Pad axis 0 to a size bucket (with ``value``, or edge values when None).
+
+    Buckets: powers of two from 8 to 1024, then multiples of 1024 (at most 1/9 padding
+    beyond 1024). jit then compiles once per bucket instead of once per size.
+    """
+    n = a.shape[0]
+    bucket = max(8, 1 << max(n - 1, 0).bit_length()) if n <= 1024 else -(-n // 1024) * 1024
+    width = [(0, bucket - n)] + [(0, 0)] * (a.ndim - 1)
+    if value is None:
+        return jnp.pad(a, width, mode="edge")
+    return jnp.pad(a, width, constant_values=value)
+
+
+@functools.partial(jax.jit, static_argnames=("tol", "max_steps"))
+def _solve_batch(
+    zflat: Array,
+    wflat: Array,
+    mu0: DiscreteMeasure,
+    gammas: Array,
+    b2: Array,
+    tol: float,
+    max_steps: int,
+) -> Solution:
+    point = functools.partial(_point, tol=tol, max_steps=max_steps)
+    return jax.vmap(point, in_axes=(0, 0, None, None, None))(zflat, wflat, mu0, gammas, b2)
+
+
+def raise_if_unconverged(sol: Solution, what: str, throw: bool) -> Array:
+    """Return ``sol.value``, never an unconverged one silently.
+
+    With ``throw=True``: on concrete values raise ``RuntimeError`` if any point did not
+    converge; under tracing (``jit``/``vmap``/``grad``) replace unconverged values by NaN.
+    With ``throw=False`` return the raw values (inspect the :class:`Solution` instead).
+    """
+    if not throw:
+        return sol.value
+    if is_concrete(sol.converged):
+        converged = np.asarray(sol.converged)
+        if not converged.all():
+            bad = int(np.sum(~converged))
+            worst = float(np.nanmax(np.where(converged, 0.0, np.asarray(sol.residual))))
+            raise RuntimeError(
+                f"{what}: the fixed-point solve did not converge at {bad} of "
+                f"{sol.converged.size} points (worst relative residual {worst:.3g}); "
+                "raise max_steps, loosen tol, or pass throw=False and inspect .solve()"
+            )
+        return sol.value
+    return jnp.where(sol.converged, sol.value, jnp.nan)
+
+
+def kernel_stieltjes(
+    zvec: Any,
+    wvec: Any,
+    mu0: Any,
+    gammas: Any,
+    b: Any,
+    *,
+    tol: float | None = None,
+    max_steps: int = 200,
+    throw: bool = True,
+) -> Array:
+    """The Fan–Wang transform ``t_L(z, w)`` by the flattened fixed point (DESIGN §4).
+
+    ``t_L(z, w) = lim (1/n) tr[(z_{-1} I + sum_{k=0}^L z_k X_k^T X_k)^{-1}
+    (w_{-1} I + sum_{k=0}^L w_k X_k^T X_k)]``. Unknowns ``s_1..s_L``:
+
+    1. ``z^(L) = z``; for k = L..1: ``c_k = z^(k)_k / (1 + gamma_k z^(k)_k s_k)``,
+       ``z^(k-1) = (z^(k)_{-1} + (1-b^2) c_k, z^(k)_0, ..., z^(k)_{k-1} + b^2 c_k)``;
+    2. ``T = ∫ dmu_0(x) / (z^(0)_{-1} + z^(0)_0 x)``, ``R_0 = ∫ x dmu_0(x) / (...)``,
+       ``R_j = s_j / (1 + gamma_j z^(j)_j s_j)``;
+    3. ``s_k = (1 - b^2) T + b^2 R_{k-1}`` at the fixed point;
+    4. ``t_L = w_{-1} T + sum_k w_k R_k``.
+
+    Solved by :func:`~rmtjax.spectra.solve_fixed_point` (continuation in ``Im z`` plus Newton,
+    implicit gradients), vmapped over the leading dimensions.
+
+    Args:
+      zvec: ``(..., L + 2)`` complex, ``(z_{-1}, z_0, ..., z_L)``; ``Im z_{-1} <= 0``
+        (``z_{-1} = -z + ...`` with ``z`` in the closed upper half-plane).
+      wvec: ``(..., L + 2)``, broadcast against ``zvec``.
+      mu0: limit spectrum of the input Gram matrix ``X_0^T X_0`` (a
+        :class:`~rmtjax.spectra.DiscreteMeasure` or a 1-D array of atoms).
+      gammas: ``(L,)`` ratios ``gamma_l = n / d_l > 0``.
+      b: activation constant ``b = E[sigma'(xi)]`` in ``[-1, 1]``.
+      tol: relative residual tolerance (default 1e-12 in float64, 1e-5 in float32).
+      max_steps: cap on Newton steps per point.
+      throw: see :func:`raise_if_unconverged`.
+
+    Returns:
+      ``(...)`` complex array of ``t_L(z, w)``.
+
+    References:
+      Z. Fan, Z. Wang, "Spectra of the conjugate kernel and neural tangent kernel for
+      linear-width neural networks", NeurIPS 2020, Lemma/Theorem 3.7 and its proof (§F).
+    """
+    sol = kernel_solve(zvec, wvec, mu0, gammas, b, tol=tol, max_steps=max_steps)
+    return raise_if_unconverged(sol, "kernel_stieltjes", throw)

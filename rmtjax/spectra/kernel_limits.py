@@ -1,0 +1,152 @@
+"""Limit spectra of the Conjugate Kernel and the Neural Tangent Kernel (Fan & Wang, 2020)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rmtjax._checks import check_in_range, is_concrete
+from rmtjax.spectra.limit_spectrum import LimitSpectrum
+
+__all__ = ["activation_constants", "ck_limit", "ntk_constants", "ntk_limit"]
+
+Array = jax.Array
+
+
+def activation_constants(activation: Any) -> tuple[Array, Array]:
+    """The constants ``(a, b) = (E sigma'(xi)^2, E sigma'(xi))`` of a standardised activation.
+
+    Args:
+      activation: a preset name (``"arctan"``; resolved by
+        ``rmtjax.nets.activations.get_activation``), any object with attributes ``.a`` and
+        ``.b`` (an ``rmtjax.nets.Activation``), or a pair ``(a, b)`` of floats or arrays
+        (possibly traced, for gradients).
+
+    Returns:
+      ``(a, b)`` as arrays; ``b`` is checked to lie in ``[-1, 1]`` and ``a >= b^2`` (Jensen)
+      on concrete values.
+    """
+    if isinstance(activation, str):
+        try:
+            from rmtjax.nets.activations import get_activation
+        except ImportError as err:
+            raise ImportError(
+                f"activation={activation!r} needs rmtjax.nets.activations.get_activation; "
+                "pass the constants as a pair (a, b) instead"
+            ) from err
+        activation = get_activation(activation)
+    if hasattr(activation, "a") and hasattr(activation, "b"):
+        a, b = activation.a, activation.b
+    elif isinstance(activation, tuple | list) and len(activation) == 2:
+        a, b = activation
+    else:
+        raise TypeError(
+            "activation must be a preset name, an object with .a and .b, or a pair (a, b); "
+            f"got {activation!r}"
+        )
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    if a.shape or b.shape:
+        raise ValueError(f"activation constants must be scalars; got shapes {a.shape}, {b.shape}")
+    check_in_range(b, "activation constant b = E sigma'(xi) (standardised activation)", -1, 1)
+    if is_concrete(a) and is_concrete(b) and not float(a) >= float(b) ** 2 * (1 - 1e-9):
+        raise ValueError(f"activation constants need a = E sigma'^2 >= b^2; got a={a}, b={b}")
+    return a, b
+
+
+def ntk_constants(a: Any, b: Any, L: int) -> tuple[Array, Array]:
+    """NTK coefficients ``q_{-1}`` and ``(q_0, ..., q_L)`` of Fan & Wang.
+
+    ``q_{-1} = sum_{l=0}^{L-1} (a^{L-l} - b^{2(L-l)})``, ``q_l = b^{2(L-l)}`` (so ``q_L = 1``),
+    with ``a = E sigma'(xi)^2`` and ``b = E sigma'(xi)``.
+
+    Args:
+      a: scalar ``E sigma'(xi)^2``.
+      b: scalar ``E sigma'(xi)``.
+      L: number of hidden layers (static int >= 1).
+
+    Returns:
+      ``(q_minus1, q)`` with ``q_minus1`` a scalar and ``q`` of shape ``(L + 1,)``.
+
+    References:
+      Z. Fan, Z. Wang, NeurIPS 2020, Theorem 3.7 (eq. for ``r_+`` and ``q_l``).
+    """
+    if not isinstance(L, int) or L < 1:
+        raise ValueError(f"L must be an integer >= 1; got {L!r}")
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    dt = jnp.result_type(a, b, float)
+    a, b2 = a.astype(dt), (b * b).astype(dt)
+    q = jnp.stack([b2 ** (L - l) for l in range(L + 1)])  # integer powers: smooth at b = 0
+    q_minus1 = sum(a ** (L - l) for l in range(L)) - jnp.sum(q[:-1])
+    return q_minus1, q
+
+
+def ck_limit(
+    mu0: Any,
+    gammas: Any,
+    activation: Any,
+    *,
+    tol: float | None = None,
+    max_steps: int = 300,
+) -> LimitSpectrum:
+    """Limit spectrum of the Conjugate Kernel ``K_CK = X_L X_L^T`` (rows = samples).
+
+    ``mu_l = rho_{gamma_l} ⊠ ((1 - b^2) + b^2 mu_{l-1})`` for ``l = 1..L``, ``mu_CK = mu_L``,
+    with ``rho_gamma ⊠ nu`` the Marchenko–Pastur map; computed as
+    ``m_CK(z) = t_L((-z, 0, ..., 0, 1), (1, 0, ..., 0))``.
+
+    Args:
+      mu0: limit spectrum of the input Gram matrix ``X_0 X_0^T`` (measure or atoms).
+      gammas: ``(L,)`` ratios ``gamma_l = n / d_l``.
+      activation: name, ``Activation`` or pair ``(a, b)`` (only ``b`` enters).
+      tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
+      max_steps: Newton step cap per point.
+
+    Returns:
+      A :class:`~rmtjax.spectra.LimitSpectrum`.
+
+    References:
+      Z. Fan, Z. Wang, "Spectra of the conjugate kernel and neural tangent kernel for
+      linear-width neural networks", NeurIPS 2020, Theorem 3.4.
+    """
+    _, b = activation_constants(activation)
+    L = jnp.shape(gammas)[0] if jnp.ndim(gammas) == 1 else 0
+    q = jnp.zeros(L + 2, jnp.result_type(b, float)).at[-1].set(1.0)
+    return LimitSpectrum.from_coefficients(mu0, gammas, b, q, tol=tol, max_steps=max_steps)
+
+
+def ntk_limit(
+    mu0: Any,
+    gammas: Any,
+    activation: Any,
+    *,
+    tol: float | None = None,
+    max_steps: int = 300,
+) -> LimitSpectrum:
+    """Limit spectrum of the Neural Tangent Kernel of a depth-``L`` network.
+
+    ``K_NTK`` has the limit spectrum of ``q_{-1} I + sum_{l=0}^{L} q_l X_l^T X_l`` with the
+    constants of :func:`ntk_constants`; computed as
+    ``m_NTK(z) = t_L((-z + q_{-1}, q_0, ..., q_L), (1, 0, ..., 0))``.
+
+    Args:
+      mu0: limit spectrum of the input Gram matrix ``X_0 X_0^T`` (measure or atoms).
+      gammas: ``(L,)`` ratios ``gamma_l = n / d_l``.
+      activation: name, ``Activation`` or pair ``(a, b)``.
+      tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
+      max_steps: Newton step cap per point.
+
+    Returns:
+      A :class:`~rmtjax.spectra.LimitSpectrum`.
+
+    References:
+      Z. Fan, Z. Wang, NeurIPS 2020, Theorem 3.7.
+    """
+    a, b = activation_constants(activation)
+    if jnp.ndim(gammas) != 1:
+        raise ValueError(f"gammas must be a 1-D array (L,); got shape {jnp.shape(gammas)}")
+    q_minus1, q = ntk_constants(a, b, int(jnp.shape(gammas)[0]))
+    return LimitSpectrum.from_coefficients(
+        mu0, gammas, b, jnp.concatenate([q_minus1[None], q]), tol=tol, max_steps=max_steps
+    )

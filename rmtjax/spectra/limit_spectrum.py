@@ -1,0 +1,231 @@
+"""``LimitSpectrum``: the limit law of ``q_{-1} I + sum_k q_k X_k^T X_k`` for a deep network.
+
+One object answers every question about a CK/NTK/MP-map limit: Stieltjes transform at any
+array of ``z``, density (unbiased at ``eta = 0``), support edges and moments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rmtjax._checks import check_finite, check_in_range, check_positive, is_concrete
+from rmtjax.spectra.fixed_point import Solution, default_tol
+from rmtjax.spectra.kernel import as_measure, kernel_solve, layer_bounds, raise_if_unconverged
+from rmtjax.spectra.measures import DiscreteMeasure
+from rmtjax.spectra.moments import contour_moments
+
+__all__ = ["LimitSpectrum"]
+
+Array = jax.Array
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["mu0", "gammas", "b", "q"],
+    meta_fields=["tol", "max_steps"],
+)
+@dataclasses.dataclass(frozen=True)
+class LimitSpectrum:
+    """Limit spectral law of ``K = q_{-1} I + sum_{k=0}^{L} q_k X_k^T X_k``.
+
+    ``X_k^T X_k`` are the layer Gram matrices of a depth-``L`` network at random
+    initialisation with input spectrum ``mu0``, ratios ``gamma_l = n/d_l`` and activation
+    constant ``b`` (Fan & Wang). The Stieltjes transform is
+    ``m(z) = t_L((-z + q_{-1}, q_0, ..., q_L), (1, 0, ..., 0))`` (see
+    :func:`~rmtjax.spectra.kernel_stieltjes`). Built by :func:`~rmtjax.spectra.ck_limit`,
+    :func:`~rmtjax.spectra.ntk_limit`, :func:`~rmtjax.spectra.mp_map` or
+    :meth:`from_coefficients`. A pytree: it passes through ``jit``/``vmap``/``grad``.
+
+    Attributes:
+      mu0: input spectrum (:class:`~rmtjax.spectra.DiscreteMeasure`).
+      gammas: ``(L,)`` ratios ``n/d_l``.
+      b: activation constant ``E sigma'(xi)``.
+      q: ``(L + 2,)`` coefficients ``(q_{-1}, q_0, ..., q_L)``.
+      tol: relative residual tolerance of every solve (None: 1e-12 float64, 1e-5 float32).
+      max_steps: Newton step cap per point.
+    """
+
+    mu0: DiscreteMeasure
+    gammas: Array
+    b: Array
+    q: Array
+    tol: float | None = None
+    max_steps: int = 300
+
+    @classmethod
+    def from_coefficients(
+        cls,
+        mu0: Any,
+        gammas: Any,
+        b: Any,
+        q: Any,
+        *,
+        tol: float | None = None,
+        max_steps: int = 300,
+    ) -> LimitSpectrum:
+        """The law of ``q_{-1} I + sum_k q_k X_k^T X_k``; validates every argument.
+
+        Args:
+          mu0: spectrum of the input Gram matrix (measure or 1-D array of atoms, >= 0).
+          gammas: ``(L,)`` ratios ``n/d_l > 0``.
+          b: activation constant in ``[-1, 1]``.
+          q: ``(L + 2,)`` real coefficients ``(q_{-1}, q_0, ..., q_L)``, ``q_k >= 0`` for k >= 0.
+          tol: solver tolerance (None: dtype default).
+          max_steps: Newton step cap per point.
+        """
+        mu0 = as_measure(mu0)
+        gammas = jnp.asarray(gammas)
+        if gammas.ndim != 1 or gammas.shape[0] == 0:
+            raise ValueError(f"gammas must be a non-empty 1-D array (L,); got shape {gammas.shape}")
+        check_positive(gammas, "gammas")
+        check_in_range(b, "b", -1.0, 1.0)
+        q = jnp.asarray(q)
+        L = gammas.shape[0]
+        if q.shape != (L + 2,):
+            raise ValueError(f"q must have shape (L + 2,) = ({L + 2},); got {q.shape}")
+        check_finite(q, "q")
+        check_positive(q[1:], "q[0:]", allow_zero=True)
+        dt = jnp.result_type(mu0.atoms.dtype, gammas.dtype, q.dtype, float)
+        return cls(
+            mu0=DiscreteMeasure.tree_unflatten(
+                None, (mu0.atoms.astype(dt), mu0.weights.astype(dt))
+            ),
+            gammas=gammas.astype(dt),
+            b=jnp.asarray(b, dt),
+            q=q.astype(dt),
+            tol=tol,
+            max_steps=max_steps,
+        )
+
+    @property
+    def depth(self) -> int:
+        """Number of layers ``L``."""
+        return self.gammas.shape[0]
+
+    def bounds(self) -> tuple[Array, Array]:
+        """An interval ``[lo, hi]`` that contains the support.
+
+        ``lo = q_{-1}``, ``hi = q_{-1} + sum_k q_k h_k`` with ``h_k`` the layer bounds
+        ``h_k = (1 + sqrt(gamma_k))^2 ((1 - b^2) + b^2 h_{k-1})``, ``h_0 = max atom``.
+        """
+        h = layer_bounds(self.mu0, self.gammas, self.b**2)
+        return self.q[0], self.q[0] + jnp.sum(self.q[1:] * h)
+
+    def solve(self, z: Any) -> Solution:
+        """``m(z)`` with its convergence record, for ``z`` of any shape in the closed ``C+``.
+
+        ``converged`` also requires the Herglotz sign ``Im m >= 0`` (up to rounding).
+        """
+        z = jnp.asarray(z)
+        check_finite(z, "z")
+        if is_concrete(z) and bool(np.any(np.imag(np.asarray(z)) < 0)):
+            raise ValueError("z must lie in the closed upper half-plane (Im z >= 0)")
+        cdt = jnp.result_type(self.q.dtype, jnp.complex64)
+        z = z.astype(jnp.result_type(z.dtype, cdt))
+        zvec = jnp.zeros((*z.shape, self.depth + 2), z.dtype) + self.q
+        zvec = zvec.at[..., 0].add(-z)
+        wvec = jnp.zeros(self.depth + 2).at[0].set(1.0)
+        sol = kernel_solve(
+            zvec, wvec, self.mu0, self.gammas, self.b, tol=self.tol, max_steps=self.max_steps
+        )
+        tol = default_tol(self.q.dtype) if self.tol is None else self.tol
+        herglotz = jnp.imag(sol.value) >= -(tol**0.5) * jnp.abs(sol.value)
+        return sol._replace(converged=sol.converged & herglotz)
+
+    def stieltjes(self, z: Any, *, throw: bool = True) -> Array:
+        """``m(z) = ∫ dmu(x) / (x - z)`` for ``z`` of any shape, ``Im z >= 0``.
+
+        At real ``z`` inside the support this is the boundary value ``m(x + i0)``. With
+        ``throw=True`` an unconverged point raises ``RuntimeError`` (NaN under tracing); see
+        :meth:`solve` for the full record.
+        """
+        return raise_if_unconverged(self.solve(z), "LimitSpectrum.stieltjes", throw)
+
+    def density(self, x: Any, eta: Any = None, *, throw: bool = True) -> Array:
+        """Density ``rho(x) = Im m(x + i eta) / pi`` at real ``x`` of any shape.
+
+        ``eta=None`` solves on the real axis itself (``eta = 0``): the exact density of the
+        absolutely continuous part, without Poisson-smoothing bias (atoms are not included;
+        rounding below 0 outside the support is clipped). ``eta > 0`` gives the density
+        convolved with the Cauchy kernel of width ``eta``.
+        """
+        x = jnp.asarray(x)
+        if jnp.iscomplexobj(x):
+            raise TypeError("x must be real; pass complex points to stieltjes()")
+        check_finite(x, "x")
+        if eta is None:
+            return jnp.maximum(jnp.imag(self.stieltjes(x, throw=throw)), 0.0) / jnp.pi
+        check_positive(eta, "eta")
+        return jnp.imag(self.stieltjes(x + 1j * jnp.asarray(eta), throw=throw)) / jnp.pi
+
+    def moments(self, k: int, *, n_points: int = 256) -> Array:
+        """Moments ``(m_0, ..., m_k)``, ``m_j = ∫ x^j dmu``, by the contour trapezoid rule.
+
+        The circle is centred on :meth:`bounds` with radius their full width (twice the
+        half-width), so the quadrature error is ``O(2^{-n_points})``.
+        """
+        lo, hi = self.bounds()
+        radius = jnp.maximum(hi - lo, 1e-3 * jnp.maximum(jnp.abs(hi), 1.0))
+        return contour_moments(
+            self.stieltjes, k, center=(lo + hi) / 2, radius=radius, n_points=n_points
+        )
+
+    def support(self, *, grid: int = 1024, bisections: int = 48) -> np.ndarray:
+        """Edges of the support of the absolutely continuous part, ``(n_intervals, 2)``.
+
+        The density at ``eta = 0`` is scanned on ``grid`` cell midpoints of :meth:`bounds`
+        (a loose outer bound), zooming up to three times onto the cells found inside
+        (``Im m > sqrt(tol) |m|``); each change between inside and outside is then refined by
+        ``bisections`` bisection steps. Gaps or intervals narrower than the final grid
+        spacing are not resolved. Concrete spectra only (the number of intervals is
+        data-dependent).
+        """
+        if not is_concrete(self.q):
+            raise TypeError("support() needs concrete values (not inside jit/vmap/grad)")
+        dt = self.q.dtype
+        lo, hi = (float(v) for v in self.bounds())
+        for _ in range(4):
+            xs = lo + (hi - lo) * (np.arange(grid) + 0.5) / grid
+            inside = np.asarray(_inside(self, jnp.asarray(xs, dt)))
+            found = np.flatnonzero(inside)
+            if found.size == 0:
+                return np.zeros((0, 2))
+            step = (hi - lo) / grid
+            new_lo, new_hi = max(lo, xs[found[0]] - step), min(hi, xs[found[-1]] + step)
+            if new_hi - new_lo > (hi - lo) / 2:
+                break
+            lo, hi = new_lo, new_hi
+        change = np.flatnonzero(inside[1:] != inside[:-1])
+        edges = np.zeros(0)
+        if change.size:
+            left, right = jnp.asarray(xs[change], dt), jnp.asarray(xs[change + 1], dt)
+            edges = np.asarray(_bisect(self, left, right, bisections))
+        points = np.concatenate([[lo] if inside[0] else [], edges, [hi] if inside[-1] else []])
+        return points.reshape(-1, 2)
+
+
+def _inside(spec: LimitSpectrum, x: Array) -> Array:
+    m = spec.solve(x).value
+    tol = default_tol(spec.q.dtype) if spec.tol is None else spec.tol
+    return jnp.imag(m) > tol**0.5 * jnp.abs(m)
+
+
+def _bisect(spec: LimitSpectrum, left: Array, right: Array, n: int) -> Array:
+    """Midpoints of brackets ``[left, right]`` shrunk ``n`` times around the change of inside.
+
+    A Python loop over the (few) bisection steps: each step is one batched solve that reuses
+    the compiled solver, where a ``fori_loop`` would compile the whole solver once more.
+    """
+    left_in = _inside(spec, left)
+    a, b = left, right
+    for _ in range(n):
+        mid = (a + b) / 2
+        same = _inside(spec, mid) == left_in
+        a, b = jnp.where(same, mid, a), jnp.where(same, b, mid)
+    return (a + b) / 2
