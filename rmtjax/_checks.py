@@ -86,17 +86,24 @@ def check_same_shape(x: Any, y: Any, name_x: str, name_y: str) -> None:
         )
 
 
+def _describe(v: np.ndarray) -> str:
+    """A short rendering of a value for error messages (arrays by their range, not in full)."""
+    if v.size <= 4:
+        return repr(v.tolist() if v.ndim else v.item())
+    return f"an array of shape {v.shape} with range [{np.nanmin(v):.6g}, {np.nanmax(v):.6g}]"
+
+
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
     """Raise ``ValueError`` unless every concrete value of ``value`` is > 0 (>= 0 if allowed)."""
     if not is_concrete(value):
         return
     v = np.asarray(value)
     if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} must be finite; got {value!r}")
+        raise ValueError(f"{name} must be finite; got {_describe(v)}")
     bad = np.any(v < 0) if allow_zero else np.any(v <= 0)
     if bad:
         rel = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {rel}; got {value!r}")
+        raise ValueError(f"{name} must be {rel}; got {_describe(v)}")
 
 
 def check_in_range(
@@ -113,7 +120,7 @@ def check_in_range(
     hi_ok = v <= high if closed[1] else v < high
     if not (np.all(np.isfinite(v)) and np.all(lo_ok) and np.all(hi_ok)):
         lb, rb = ("[" if closed[0] else "("), ("]" if closed[1] else ")")
-        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}; got {value!r}")
+        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}; got {_describe(v)}")
 
 
 def check_choice(value: str, name: str, choices: Iterable[str]) -> None:
