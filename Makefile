@@ -38,10 +38,10 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m benchmarks.run --out benchmarks/out/results.json
+	$(BIN)/python -m benchmarks.run --blas-threads 1 --out benchmarks/out/results.json
 
 bench-quick: $(VENV)/.installed-dev
-	$(BIN)/python -m benchmarks.run --quick --out benchmarks/out/results-quick.json
+	$(BIN)/python -m benchmarks.run --quick --blas-threads 1 --out benchmarks/out/results-quick.json
 
 clean:
 	rm -rf $(VENV) results benchmarks/out .pytest_cache .ruff_cache
