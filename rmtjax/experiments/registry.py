@@ -27,6 +27,9 @@ __all__ = ["Experiment", "experiment_for_config", "get_experiment", "list_experi
 _EXPERIMENT_MODULES: tuple[str, ...] = (
     "rmtjax.experiments.eigvec_overlap",
     "rmtjax.experiments.dbm_profile",
+    "rmtjax.experiments.ck_ntk_spectra",
+    "rmtjax.experiments.real_data_spectra",
+    "rmtjax.experiments.spiked_propagation",
 )
 
 

@@ -1,0 +1,267 @@
+"""Shared pieces of the kernel-spectra experiments: limit CDFs, KS distances, histogram figures.
+
+``ck_ntk_spectra``, ``real_data_spectra`` and ``spiked_propagation`` compare empirical
+eigenvalues with a limit law given by its Stieltjes transform (a
+:class:`~rmtjax.spectra.LimitSpectrum`). This module turns the limit into a density and a CDF
+on a grid, measures the Kolmogorov–Smirnov distance to the empirical spectral CDF, and draws
+the histogram-versus-density figures. It also holds the config fields and the single-network
+trial shared by the two CK/NTK experiments.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.figure import Figure
+
+from rmtjax.nets import PRESETS, conjugate_kernel, init_mlp, ntk
+from rmtjax.spectra import DiscreteMeasure, LimitSpectrum, ck_limit, ntk_limit
+
+__all__ = [
+    "LimitCurve",
+    "ck_ntk_trial",
+    "compare_with_limits",
+    "data_key",
+    "ks_distance",
+    "limit_curve",
+    "spectrum_figure",
+]
+
+# Trial t uses fold_in(key(seed), t); the fixed inputs use this stream, which no trial reaches.
+_DATA_STREAM = 2**32 - 1
+
+ACTIVATIONS = tuple(PRESETS)
+
+# A limit grid whose density integrates to 1 +- this is trusted for KS distances.
+_MASS_TOL = 1e-2
+
+
+class LimitCurve(NamedTuple):
+    """A limit law on a grid: points ``x`` (ascending), density, CDF of the density.
+
+    Attributes:
+      x: ``(m,)`` grid points (Chebyshev-clustered towards the edges of each support interval).
+      density: ``(m,)`` the density at ``x`` (``Im m(x + i0) / pi``).
+      cdf: ``(m,)`` ``∫_{-inf}^x density`` (trapezoid rule in the Chebyshev angle).
+      support: ``(k, 2)`` the support intervals.
+      unconverged: number of grid points where the fixed-point solve did not converge (left
+        out of ``x``; the CDF bridges them, and an interval with fewer than two converged
+        points is left out, so ``mass`` falls short of 1 by its mass).
+    """
+
+    x: np.ndarray
+    density: np.ndarray
+    cdf: np.ndarray
+    support: np.ndarray
+    unconverged: int
+
+    @property
+    def mass(self) -> float:
+        """Total mass of the density (1 for an absolutely continuous law, up to quadrature)."""
+        return float(self.cdf[-1]) if self.cdf.size else 0.0
+
+
+def data_key(seed: int) -> jax.Array:
+    """The key of an experiment's fixed inputs: ``fold_in(key(seed), 2**32 - 1)``.
+
+    Trials use ``fold_in(key(seed), t)`` for ``t < n_trials``, so the inputs are independent of
+    every network draw.
+    """
+    return jax.random.fold_in(jax.random.key(seed), _DATA_STREAM)
+
+
+def limit_curve(spectrum: LimitSpectrum, points: int = 1024) -> LimitCurve:
+    """Density and CDF of the absolutely continuous part of a limit law on an adaptive grid.
+
+    Each support interval ``[lo, hi]`` (from :meth:`LimitSpectrum.support`) gets the points
+    ``x(θ) = lo + (hi - lo)(1 - cos θ)/2`` at equispaced ``θ ∈ [0, π]``, so they cluster at the
+    edges. In ``θ`` the integrand ``ρ(x(θ)) x'(θ) = ρ(x) (hi - lo) sin θ / 2`` is smooth even at
+    square-root (or ``x^{-1/2}``) edges, and the trapezoid rule in ``θ`` gives the CDF
+    accurately. Atoms of the limit are not included (the experiments use widths ``d_l >= n``,
+    where the CK and NTK limits have none).
+
+    Args:
+      spectrum: the limit law.
+      points: total number of grid points (shared evenly by the intervals); also the scan grid
+        of ``support(grid=points)``, so both solve batches of the same compiled size.
+
+    Returns:
+      A :class:`LimitCurve`.
+    """
+    support = spectrum.support(grid=points)
+    if support.shape[0] == 0:
+        raise RuntimeError("the limit law has no absolutely continuous part to compare with")
+    per = max(points // support.shape[0], 8)
+    theta = np.linspace(0.0, np.pi, per)
+    dtype = spectrum.q.dtype
+    xs, dens, cdfs, bad, offset = [], [], [], 0, 0.0
+    for lo, hi in support:
+        x = lo + (hi - lo) * (1 - np.cos(theta)) / 2
+        sol = spectrum.solve(jnp.asarray(x, dtype))
+        ok = np.asarray(sol.converged) & np.isfinite(np.asarray(sol.value))
+        rho = np.maximum(np.imag(np.asarray(sol.value, np.complex128)), 0.0) / np.pi
+        bad += int(np.sum(~ok))
+        if ok.sum() < 2:
+            continue
+        t, f = theta[ok], (rho * (hi - lo) * np.sin(theta) / 2)[ok]
+        cdf = offset + np.concatenate([[0.0], np.cumsum(np.diff(t) * (f[1:] + f[:-1]) / 2)])
+        xs.append(x[ok])
+        dens.append(rho[ok])
+        cdfs.append(cdf)
+        offset = cdf[-1]
+    if not xs:
+        raise RuntimeError("the limit density did not converge at any grid point")
+    return LimitCurve(np.concatenate(xs), np.concatenate(dens), np.concatenate(cdfs), support, bad)
+
+
+def ks_distance(eigenvalues: Any, curve: LimitCurve) -> float:
+    """Kolmogorov–Smirnov distance ``sup_x |F_n(x) - F(x)|`` between spectral CDFs.
+
+    ``F_n(x) = #{i : λ_i <= x} / n`` jumps at the sorted eigenvalues, so the supremum is attained
+    at a jump: ``max_i max(|i/n - F(λ_(i))|, |(i-1)/n - F(λ_(i))|)``. ``F`` is the curve's CDF,
+    interpolated linearly between grid points (0 below, the total mass above).
+
+    Args:
+      eigenvalues: ``(..., n)`` eigenvalues (all leading axes are pooled into one sample).
+      curve: the limit law on a grid (:func:`limit_curve`).
+
+    Returns:
+      The distance, in ``[0, 1]``.
+    """
+    lam = np.sort(np.ravel(np.asarray(eigenvalues, np.float64)))
+    n = lam.size
+    F = np.interp(lam, curve.x, curve.cdf, left=0.0, right=curve.mass)
+    upper = np.arange(1, n + 1) / n
+    return float(np.max(np.maximum(np.abs(upper - F), np.abs(upper - 1 / n - F))))
+
+
+def spectrum_figure(eigenvalues: Any, curve: LimitCurve, title: str, bins: int = 100) -> Figure:
+    """Histogram of the eigenvalues (density scale) with the limit density as a curve.
+
+    The x-range is the limit's support plus 10% of its width; eigenvalues beyond it are
+    counted in the legend.
+
+    Args:
+      eigenvalues: ``(..., n)`` eigenvalues (pooled).
+      curve: the limit law on a grid.
+      title: axes title.
+      bins: number of histogram bins.
+
+    Returns:
+      A ``matplotlib.figure.Figure``.
+    """
+    lam = np.ravel(np.asarray(eigenvalues))
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    # The range covers the limit's support (plus 10%): far outliers would squash the bulk.
+    lo = min(float(lam.min()), float(curve.x[0]))
+    hi = min(float(lam.max()), float(curve.x[-1] + 0.1 * (curve.x[-1] - curve.x[0])))
+    hi = max(hi, float(curve.x[-1]))
+    beyond = int(np.sum(lam > hi))
+    label = "eigenvalues" + (f" ({beyond} beyond the plot)" if beyond else "")
+    ax.hist(lam, bins=bins, range=(lo, hi), density=True, color="tab:blue", alpha=0.7, label=label)
+    ax.plot(curve.x, curve.density, color="tab:red", lw=1.2, label="limit density")
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+@functools.cache
+def ck_ntk_trial(widths: tuple[int, ...], activation: str):
+    """The trial ``(key, X) -> {"ck": (n,), "ntk": (n,)}`` eigenvalues of one network's kernels.
+
+    Draws one network ``init_mlp(key, widths)`` and returns the ascending eigenvalues of
+    ``K_CK = X_L X_Lᵀ`` and of the structured ``K_NTK`` on the fixed inputs ``X``. Cached per
+    argument set so that every call reuses the engine's compiled chunk.
+    """
+
+    def trial(key: jax.Array, X: jax.Array) -> dict[str, jax.Array]:
+        params = init_mlp(key, widths, X.dtype)
+        return {
+            "ck": jnp.linalg.eigvalsh(conjugate_kernel(params, X, activation)),
+            "ntk": jnp.linalg.eigvalsh(ntk(params, X, activation)),
+        }
+
+    return trial
+
+
+def compare_with_limits(
+    ctx: Any,
+    X: jax.Array,
+    hidden: tuple[int, ...],
+    activation: str,
+    *,
+    trials: int,
+    grid: int,
+    bins: int,
+    label: str,
+    **data: Any,
+) -> dict[str, Any]:
+    """CK and NTK eigenvalues of ``trials`` networks on ``X`` against the Fan–Wang limits.
+
+    The limits use ``mu0`` = the empirical spectrum of the input Gram matrix ``X Xᵀ`` and
+    ``gamma_l = n / d_l``, and are solved in float64 (``jax.enable_x64`` for their scope only;
+    in float32 the NTK solve fails near the edges at the talk's size). Saves ``data.npz``
+    (eigenvalues ``input``, ``ck``, ``ntk`` of shape ``(trials, n)``, the limit grids
+    ``{ck,ntk}_x``, ``_density``, ``_cdf``, and ``data``) and the figures ``ck_spectrum.png``
+    and ``ntk_spectrum.png``.
+
+    Args:
+      ctx: the run context.
+      X: ``(n, d_0)`` inputs, rows of norm ≈ 1.
+      hidden: hidden widths ``(d_1, ..., d_L)``.
+      activation: preset name.
+      trials: independent networks (eigenvalues pooled for the KS distance).
+      grid: limit grid points.
+      bins: histogram bins.
+      label: figure title prefix (the data and sizes).
+      **data: further arrays for ``data.npz``.
+
+    Returns:
+      ``ks_ck``, ``ks_ntk`` (None, with a warning, when the limit grid carries a mass off 1 by
+      more than 1%: the solver failed on part of the support), ``gammas``, ``limit_mass`` and
+      ``unconverged`` (kernel -> value).
+    """
+    n, d0 = X.shape
+    out = ctx.trials("kernels", ck_ntk_trial((d0, *hidden), activation), trials, params=X)
+    mu0 = DiscreteMeasure.from_eigenvalues(X)
+    gammas = n / np.asarray(hidden, np.float64)
+    limits = {"ck": ck_limit, "ntk": ntk_limit}
+    with jax.enable_x64(True):  # the limits in float64 (scoped): the solver's tight tolerance
+        mu0_64 = DiscreteMeasure(np.asarray(mu0.atoms, np.float64))
+        curves = {k: limit_curve(f(mu0_64, gammas, activation), grid) for k, f in limits.items()}
+    ks = {k: _checked_ks(out[k], c, k) for k, c in curves.items()}
+    arrays = {f"{k}_{f}": getattr(c, f) for k, c in curves.items() for f in ("x", "density", "cdf")}
+    ctx.save_data(input=np.asarray(mu0.atoms), **out, **arrays, **data)
+    for k, c in curves.items():
+        shown = "n/a (limit not resolved)" if ks[k] is None else f"{ks[k]:.4f}"
+        title = f"{label}: {k.upper()} ({trials} network(s)), KS = {shown}"
+        ctx.save_figure(f"{k}_spectrum", spectrum_figure(out[k], c, title, bins))
+    return {
+        "ks_ck": ks["ck"],
+        "ks_ntk": ks["ntk"],
+        "gammas": gammas,
+        "limit_mass": {k: c.mass for k, c in curves.items()},
+        "unconverged": {k: c.unconverged for k, c in curves.items()},
+    }
+
+
+def _checked_ks(eigenvalues: Any, curve: LimitCurve, name: str) -> float | None:
+    """``ks_distance``, or None with a warning when the limit CDF is not resolved."""
+    if abs(curve.mass - 1) > _MASS_TOL:
+        warnings.warn(
+            f"{name} limit: the density on the grid has mass {curve.mass:.4f} "
+            f"({curve.unconverged} unconverged points: the fixed-point solver failed on part of "
+            "the support); KS distance not reported.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return ks_distance(eigenvalues, curve)

@@ -1,0 +1,141 @@
+"""Experiment ``real_data_spectra``: the talk's "Simulations for input images from CIFAR-10".
+
+Real images, centred, with the top ``pcs_removed`` principal components projected out (which
+makes them far closer to orthogonal) and rows scaled to unit norm, go through ``trials``
+independent random networks; the eigenvalues of the CK and the NTK are compared with the
+Fan–Wang limits computed from ``mu0`` = the empirical spectrum of the processed input Gram
+matrix ``X Xᵀ`` (histograms with the limit densities, ``ck_spectrum.png`` and
+``ntk_spectrum.png``, and Kolmogorov–Smirnov distances, as in ``ck_ntk_spectra``).
+
+Data: scikit-learn's digits by default (1797 images of dimension ``d_0 = 64``, so
+``gamma_0 = n/d_0 ≈ 28``: the input Gram matrix has rank at most ``64 - pcs_removed`` and
+``mu0`` puts ~97% of its mass at 0); CIFAR-10 when ``data_path`` points to the python batches
+(the talk: 5000 random training images, ``d_0 = 3072``, 10 PCs removed, ``L = 5``,
+``d_l = 10000``; use ``--set data_path=... n=5000 widths=[10000,10000,10000,10000,10000]`` on
+an accelerator). The Fan–Wang theory assumes ε-orthogonal inputs, ``max |x_αᵀ x_β| ≪ n^{-1/4}``;
+the summary reports that diagnostic before and after the PC removal.
+
+``summary.json``: ``ks_ck``, ``ks_ntk`` (null when the limit is not resolved), ``n``,
+``widths`` (``d_0, …, d_L``), ``seconds``, ``dataset`` (``"digits"`` or ``"cifar10"``),
+``gamma0`` (``n/d_0``), ``gammas`` (``n/d_l``), ``pcs_removed``, ``max_inner`` and
+``max_norm_dev`` (orthogonality of the processed inputs), ``max_inner_raw`` (of the raw images
+with unit rows), ``n_quarter`` (``n^{-1/4}``), ``trials``, ``limit_mass``, ``unconverged`` (as
+in ``ck_ntk_spectra``).
+
+References:
+  Z. Fan and Z. Wang, NeurIPS 2020, Section 3.1 (ε-orthogonality) and Figure 2 (CIFAR-10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from rmtjax.experiments._spectra_plots import ACTIVATIONS, compare_with_limits, data_key
+from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments.context import RunContext
+from rmtjax.experiments.registry import Experiment, register
+from rmtjax.nets import (
+    ImageData,
+    load_cifar10,
+    load_digits,
+    normalize_rows,
+    orthogonality,
+    remove_top_pcs,
+)
+
+__all__ = ["RealDataSpectraConfig", "load_images"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RealDataSpectraConfig(ExperimentConfig):
+    """Parameters of ``real_data_spectra`` (defaults: digits at a CPU-sized width)."""
+
+    data_path: str | None = param(
+        None, doc="CIFAR-10 python batches (folder or file); null: scikit-learn digits"
+    )
+    n: int | None = param(
+        None, low=2, doc="images (random subset); null: all 1797 digits or 5000 CIFAR-10"
+    )
+    pcs_removed: int = param(10, low=0, doc="top principal components projected out")
+    widths: tuple[int, ...] = param(
+        (3000,) * 5, low=1, doc="hidden widths d_1..d_L (each >= n; the talk: 10000)"
+    )
+    activation: str = param("arctan", choices=ACTIVATIONS, doc="activation (standardised)")
+    trials: int = param(
+        1, low=1, in_fingerprint=False, doc="independent networks on the same inputs (pooled)"
+    )
+    chunk_size: int = param(1, low=1, in_fingerprint=False, doc="networks per compiled batch")
+    grid: int = param(1024, low=16, in_fingerprint=False, doc="grid points of the limit density")
+    bins: int = param(100, low=2, in_fingerprint=False, doc="histogram bins")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.widths:
+            raise ConfigError("widths must list at least one hidden width")
+        n = self.n or (1797 if self.data_path is None else 5000)
+        if min(self.widths) < n:
+            raise ConfigError(f"widths must all be >= n = {n}; got {list(self.widths)}")
+
+
+def load_images(config: RealDataSpectraConfig) -> tuple[str, ImageData]:
+    """The dataset name and its images: digits, or CIFAR-10 from ``config.data_path``.
+
+    A random subset of ``config.n`` images is drawn with the experiment's data key (all
+    digits when ``n`` is null; 5000 CIFAR-10 images).
+    """
+    key = data_key(config.seed)
+    if config.data_path is None:
+        return "digits", load_digits(config.n, key=None if config.n is None else key)
+    return "cifar10", load_cifar10(config.data_path, config.n or 5000, key=key)
+
+
+def run(config: RealDataSpectraConfig, ctx: RunContext) -> dict:
+    start = time.perf_counter()
+    dataset, images = load_images(config)
+    n, d0 = images.X.shape
+    if config.pcs_removed > min(n, d0) - 1:
+        raise ConfigError(f"pcs_removed must be < min(n, d0) = {min(n, d0)}")
+    X = normalize_rows(remove_top_pcs(images.X, config.pcs_removed))
+    raw = orthogonality(normalize_rows(images.X))
+    diag = orthogonality(X)
+    label = f"{dataset}, n = {n}, d0 = {d0}, {config.pcs_removed} PCs removed"
+    result = compare_with_limits(
+        ctx,
+        X,
+        config.widths,
+        config.activation,
+        trials=config.trials,
+        grid=config.grid,
+        bins=config.bins,
+        label=label,
+        labels=images.y,
+    )
+    return {
+        "ks_ck": result["ks_ck"],
+        "ks_ntk": result["ks_ntk"],
+        "n": n,
+        "widths": [d0, *config.widths],
+        "seconds": time.perf_counter() - start,
+        "dataset": dataset,
+        "gamma0": n / d0,
+        "gammas": result["gammas"],
+        "pcs_removed": config.pcs_removed,
+        "max_inner": float(diag.max_inner),
+        "max_norm_dev": float(diag.max_norm_dev),
+        "max_inner_raw": float(raw.max_inner),
+        "n_quarter": n**-0.25,
+        "trials": config.trials,
+        "limit_mass": result["limit_mass"],
+        "unconverged": result["unconverged"],
+    }
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="real_data_spectra",
+        config_cls=RealDataSpectraConfig,
+        run=run,
+        description="CK and NTK spectra of real images (top PCs removed) vs Fan–Wang limits",
+    )
+)
