@@ -30,6 +30,7 @@ _EXPERIMENT_MODULES: tuple[str, ...] = (
     "rmtjax.experiments.ck_ntk_spectra",
     "rmtjax.experiments.real_data_spectra",
     "rmtjax.experiments.spiked_propagation",
+    "rmtjax.experiments.grampa_recovery",
 )
 
 
