@@ -31,6 +31,7 @@ _EXPERIMENT_MODULES: tuple[str, ...] = (
     "rmtjax.experiments.real_data_spectra",
     "rmtjax.experiments.spiked_propagation",
     "rmtjax.experiments.grampa_recovery",
+    "rmtjax.experiments.training_evolution",
 )
 
 

@@ -18,6 +18,18 @@ from rmtjax.nets.data import (
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk
 from rmtjax.nets.mlp import MLPParams, forward, init_mlp, layer_outputs
+from rmtjax.nets.train import (
+    TrackRecord,
+    TrainConfig,
+    TrainResult,
+    TrainState,
+    init_state,
+    limit_bulk_edges,
+    make_optimizer,
+    state_from_bytes,
+    state_to_bytes,
+    train,
+)
 
 __all__ = [
     "MLP",
@@ -27,6 +39,10 @@ __all__ = [
     "MLPParams",
     "Orthogonality",
     "SpikedInputs",
+    "TrackRecord",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
     "conjugate_kernel",
     "covariance_inputs",
     "empirical_ntk",
@@ -35,14 +51,20 @@ __all__ = [
     "gaussian_inputs",
     "get_activation",
     "init_mlp",
+    "init_state",
     "layer_outputs",
+    "limit_bulk_edges",
     "lipschitz_inputs",
     "load_cifar10",
     "load_digits",
+    "make_optimizer",
     "normalize_rows",
     "ntk",
     "orthogonality",
     "remove_top_pcs",
     "spiked_inputs",
+    "state_from_bytes",
+    "state_to_bytes",
     "to_flax_variables",
+    "train",
 ]
