@@ -10,6 +10,7 @@ trial shared by the two CK/NTK experiments.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from typing import Any, NamedTuple
@@ -19,10 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
+from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
 from rmtjax.nets import PRESETS, conjugate_kernel, init_mlp, ntk
 from rmtjax.spectra import DiscreteMeasure, LimitSpectrum, ck_limit, ntk_limit
 
 __all__ = [
+    "KernelSpectraConfig",
     "LimitCurve",
     "ck_ntk_trial",
     "compare_with_limits",
@@ -36,6 +39,39 @@ __all__ = [
 _DATA_STREAM = 2**32 - 1
 
 ACTIVATIONS = tuple(PRESETS)
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelSpectraConfig(ExperimentConfig):
+    """Fields of the experiments that compare simulated CK/NTK spectra with their limits.
+
+    Subclasses add the input data and define :meth:`sample_count`; every hidden width must be
+    at least the number of samples so that the limit laws have no atoms.
+    """
+
+    widths: tuple[int, ...] = param(
+        (6000,) * 5, low=1, doc="hidden widths d_1..d_L (each >= n: limits without atoms)"
+    )
+    activation: str = param("arctan", choices=ACTIVATIONS, doc="activation (standardised)")
+    trials: int = param(
+        1, low=1, in_fingerprint=False, doc="independent networks on the same inputs (pooled)"
+    )
+    chunk_size: int = param(1, low=1, in_fingerprint=False, doc="networks per compiled batch")
+    grid: int = param(1024, low=16, in_fingerprint=False, doc="grid points of the limit density")
+    bins: int = param(100, low=2, in_fingerprint=False, doc="histogram bins")
+
+    def sample_count(self) -> int:
+        """The number of samples n the networks see."""
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.widths:
+            raise ConfigError("widths must list at least one hidden width")
+        n = self.sample_count()
+        if min(self.widths) < n:
+            raise ConfigError(f"widths must all be >= n = {n}; got {list(self.widths)}")
+
 
 # A limit grid whose density integrates to 1 +- this is trusted for KS distances.
 _MASS_TOL = 1e-2

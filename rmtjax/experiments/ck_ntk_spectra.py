@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from rmtjax.experiments._spectra_plots import ACTIVATIONS, compare_with_limits, data_key
-from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments._spectra_plots import KernelSpectraConfig, compare_with_limits, data_key
+from rmtjax.experiments.config import param
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import gaussian_inputs
@@ -35,28 +35,14 @@ __all__ = ["CkNtkSpectraConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
-class CkNtkSpectraConfig(ExperimentConfig):
+class CkNtkSpectraConfig(KernelSpectraConfig):
     """Parameters of ``ck_ntk_spectra`` (defaults: the talk's figure)."""
 
     n: int = param(3000, low=2, doc="number of samples")
     d0: int = param(1000, low=1, doc="input dimension")
-    widths: tuple[int, ...] = param(
-        (6000,) * 5, low=1, doc="hidden widths d_1..d_L (each >= n: limits without atoms)"
-    )
-    activation: str = param("arctan", choices=ACTIVATIONS, doc="activation (standardised)")
-    trials: int = param(
-        1, low=1, in_fingerprint=False, doc="independent networks on the same inputs (pooled)"
-    )
-    chunk_size: int = param(1, low=1, in_fingerprint=False, doc="networks per compiled batch")
-    grid: int = param(1024, low=16, in_fingerprint=False, doc="grid points of the limit density")
-    bins: int = param(100, low=2, in_fingerprint=False, doc="histogram bins")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.widths:
-            raise ConfigError("widths must list at least one hidden width")
-        if min(self.widths) < self.n:
-            raise ConfigError(f"widths must all be >= n = {self.n}; got {list(self.widths)}")
+    def sample_count(self) -> int:
+        return self.n
 
 
 def run(config: CkNtkSpectraConfig, ctx: RunContext) -> dict:

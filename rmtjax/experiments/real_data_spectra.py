@@ -31,8 +31,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from rmtjax.experiments._spectra_plots import ACTIVATIONS, compare_with_limits, data_key
-from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments._spectra_plots import KernelSpectraConfig, compare_with_limits, data_key
+from rmtjax.experiments.config import ConfigError, param
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import (
@@ -48,7 +48,7 @@ __all__ = ["RealDataSpectraConfig", "load_images"]
 
 
 @dataclasses.dataclass(frozen=True)
-class RealDataSpectraConfig(ExperimentConfig):
+class RealDataSpectraConfig(KernelSpectraConfig):
     """Parameters of ``real_data_spectra`` (defaults: digits at a CPU-sized width)."""
 
     data_path: str | None = param(
@@ -61,21 +61,9 @@ class RealDataSpectraConfig(ExperimentConfig):
     widths: tuple[int, ...] = param(
         (3000,) * 5, low=1, doc="hidden widths d_1..d_L (each >= n; the talk: 10000)"
     )
-    activation: str = param("arctan", choices=ACTIVATIONS, doc="activation (standardised)")
-    trials: int = param(
-        1, low=1, in_fingerprint=False, doc="independent networks on the same inputs (pooled)"
-    )
-    chunk_size: int = param(1, low=1, in_fingerprint=False, doc="networks per compiled batch")
-    grid: int = param(1024, low=16, in_fingerprint=False, doc="grid points of the limit density")
-    bins: int = param(100, low=2, in_fingerprint=False, doc="histogram bins")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.widths:
-            raise ConfigError("widths must list at least one hidden width")
-        n = self.n or (1797 if self.data_path is None else 5000)
-        if min(self.widths) < n:
-            raise ConfigError(f"widths must all be >= n = {n}; got {list(self.widths)}")
+    def sample_count(self) -> int:
+        return self.n or (1797 if self.data_path is None else 5000)
 
 
 def load_images(config: RealDataSpectraConfig) -> tuple[str, ImageData]:
