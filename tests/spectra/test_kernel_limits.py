@@ -19,29 +19,13 @@ from rmtjax.spectra import (
     ntk_constants,
     ntk_limit,
 )
+from tests.spectra._oracles import free_moments
 
 AB = (1.2, 0.8)  # (a, b) with a >= b^2
 
 
 def _mu0(x0=0.5):
     return DiscreteMeasure(jnp.array([x0, 1.0, 2.0]), jnp.array([0.25, 0.5, 0.25]))
-
-
-def _mp_moments(h, gamma):
-    """m1..m4 of rho_gamma ⊠ H from h1..h4 (free cumulants, DESIGN §4)."""
-    h1, h2, h3, h4 = h
-    return np.array(
-        [
-            h1,
-            h2 + gamma * h1**2,
-            h3 + 3 * gamma * h1 * h2 + gamma**2 * h1**3,
-            h4
-            + 4 * gamma * h1 * h3
-            + 2 * gamma * h2**2
-            + 6 * gamma**2 * h1**2 * h2
-            + gamma**3 * h1**4,
-        ]
-    )
 
 
 def _affine_moments(h, shift, scale):
@@ -85,7 +69,7 @@ def test_three_layer_ck_moments(x64):
     b, gammas = 0.7, [0.5, 1.3, 0.8]
     h = np.asarray(_mu0().moments(4))[1:]
     for gamma in gammas:
-        h = _mp_moments(_affine_moments(h, 1 - b**2, b**2), gamma)
+        h = free_moments(_affine_moments(h, 1 - b**2, b**2), gamma)
     moments = ck_limit(_mu0(), jnp.array(gammas), (1.0, b)).moments(4)
     np.testing.assert_allclose(moments, np.concatenate([[1.0], h]), rtol=1e-8)
 

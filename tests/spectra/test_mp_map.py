@@ -5,28 +5,12 @@ import numpy as np
 import pytest
 
 from rmtjax.spectra import DiscreteMeasure, marchenko_pastur, mp_map, mp_map_stieltjes
+from tests.spectra._oracles import free_moments
 
 
 def _nu():
     """DESIGN §4 reference measure 0.3 δ1 + 0.5 δ3 + 0.2 δ8 (built under x64)."""
     return DiscreteMeasure(np.array([1.0, 3.0, 8.0]), np.array([0.3, 0.5, 0.2]))
-
-
-def _free_moments(h, gamma):
-    """Moments m1..m4 of rho_gamma ⊠ H from h_k = ∫ t^k dH (free cumulants, DESIGN §4)."""
-    h1, h2, h3, h4 = h
-    return np.array(
-        [
-            h1,
-            h2 + gamma * h1**2,
-            h3 + 3 * gamma * h1 * h2 + gamma**2 * h1**3,
-            h4
-            + 4 * gamma * h1 * h3
-            + 2 * gamma * h2**2
-            + 6 * gamma**2 * h1**2 * h2
-            + gamma**3 * h1**4,
-        ]
-    )
 
 
 @pytest.mark.parametrize("gamma", [0.3, 1.0, 2.5])
@@ -73,7 +57,7 @@ def test_moments_match_free_cumulant_formula(x64, gamma):
     h = np.asarray(H.moments(4))[1:]
     moments = mp_map(gamma, H).moments(4)
     np.testing.assert_allclose(moments[0], 1.0, rtol=1e-10)
-    np.testing.assert_allclose(moments[1:], _free_moments(h, gamma), rtol=1e-8)
+    np.testing.assert_allclose(moments[1:], free_moments(h, gamma), rtol=1e-8)
 
 
 def test_herglotz_and_mass(x64):
