@@ -31,6 +31,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 
+from rmtjax._linalg import eigh_stacked
 from rmtjax.experiments.config import ExperimentConfig, param
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
@@ -69,8 +70,7 @@ def profile_trial(n: int, bulk: float, span: float, bins: int):
 
     def trial(key: jax.Array, delta: jax.Array) -> dict[str, jax.Array]:
         pair = correlated_wigner(key, n, jnp.sqrt(delta))
-        lam, u = jnp.linalg.eigh(pair.A)
-        mu, v = jnp.linalg.eigh(unpermute(pair.B, pair.perm))
+        (lam, u), (mu, v) = eigh_stacked(pair.A, unpermute(pair.B, pair.perm))
         t = (lam[rows, None] - mu[None, :]) / delta
         y = delta * n * (u[:, rows].T @ v) ** 2
         b = jnp.floor((t + span) / (2 * span) * bins).astype(jnp.int32)

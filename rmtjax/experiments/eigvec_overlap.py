@@ -65,16 +65,16 @@ def overlap_trial(n: int, q: float, index: int, window: int):
     # eigh sorts eigenvalues increasingly: 1-based decreasing index k sits at position n - k.
     positions = n - (index + jnp.arange(-window, window + 1))
 
+    def aligned_b(key: jax.Array, delta: jax.Array) -> jax.Array:
+        pair = correlated_erdos_renyi(key, n, q, delta)
+        return unpermute(pair.B, pair.perm)
+
     def trial(key: jax.Array, deltas: jax.Array) -> jax.Array:
         a = correlated_erdos_renyi(key, n, q, 0.0).A
-        u = jnp.linalg.eigh(a)[1][:, n - index]
-
-        def overlaps(delta: jax.Array) -> jax.Array:
-            pair = correlated_erdos_renyi(key, n, q, delta)
-            v = jnp.linalg.eigh(unpermute(pair.B, pair.perm))[1][:, positions]
-            return (u @ v) ** 2
-
-        return jax.vmap(overlaps)(deltas)
+        bs = jax.vmap(aligned_b, in_axes=(None, 0))(key, deltas)
+        # One eigh call for A and every B (see rmtjax._linalg: concurrent CPU eigh can hang).
+        vecs = jnp.linalg.eigh(jnp.concatenate([a[None], bs]))[1]
+        return (vecs[0][:, n - index] @ vecs[1:][..., positions]) ** 2
 
     return trial
 

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
+from rmtjax._linalg import eigvalsh_stacked
 from rmtjax.experiments._spectra_plots import ACTIVATIONS
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
 from rmtjax.experiments.context import RunContext
@@ -107,15 +108,19 @@ def spiked_trial(
     def trial(key: jax.Array) -> dict[str, jax.Array]:
         k_in, k_net = jax.random.split(key)
         params = init_mlp(k_net, widths)
-        out = {}
-        for setting, m in zip(SETTINGS, (None, support), strict=True):
+        grams = []
+        for m in (None, support):
             spiked = spiked_inputs(k_in, n, d0, strengths, support=m, noise=noise)
-            xs = layer_outputs(params, spiked.X, activation)
-            out[setting] = jnp.stack([jnp.linalg.eigvalsh(x @ x.T) for x in xs])
+            grams += [x @ x.T for x in layer_outputs(params, spiked.X, activation)]
         # Both settings add their spikes to the same noise: recover it from the last one.
         G = spiked.X - (spiked.v * jnp.asarray(strengths, spiked.X.dtype)) @ spiked.u.T
-        out["noise"] = jnp.linalg.eigvalsh(G @ G.T)
-        return out
+        values = eigvalsh_stacked(*grams, G @ G.T)
+        depth = len(widths)
+        return {
+            SETTINGS[0]: values[:depth],
+            SETTINGS[1]: values[depth:-1],
+            "noise": values[-1],
+        }
 
     return trial
 

@@ -7,6 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from rmtjax._linalg import eigh_stacked
 from rmtjax.graphs import _pair
 from rmtjax.graphs._pair import Solution
 
@@ -31,8 +32,7 @@ def _project_affine(X: jax.Array) -> jax.Array:
 def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Array, ...]:
     """Consensus ADMM for ``min f(X) + I_affine(Y) + I_{>=0}(Z)`` s.t. ``X = Y = Z``."""
     n = A.shape[-1]
-    lam, U = jnp.linalg.eigh(A)
-    mu, V = jnp.linalg.eigh(B)
+    (lam, U), (mu, V) = eigh_stacked(A, B)
     gap2 = (lam[:, None] - mu[None, :]) ** 2
     scale = jnp.sqrt(n * 1.0)  # ||Pi||_F of a permutation matrix
 

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from rmtjax._checks import check_choice, check_positive, is_concrete
+from rmtjax._linalg import eigh_stacked
 from rmtjax.graphs import _pair
 from rmtjax.graphs.baselines import degree_profile, eigenalign, isorank
 from rmtjax.graphs.metrics import edge_overlap
@@ -37,8 +38,7 @@ def _spectral_parts(A: jax.Array, B: jax.Array, eta: jax.Array) -> tuple[jax.Arr
     Returns ``(U, V, D, a, b)`` with ``D[i, j] = (lambda_i - mu_j)^2 + eta^2``,
     ``a = U^T 1`` and ``b = V^T 1`` (column sums of the eigenvector matrices).
     """
-    lam, U = jnp.linalg.eigh(A)
-    mu, V = jnp.linalg.eigh(B)
+    (lam, U), (mu, V) = eigh_stacked(A, B)
     D = (lam[..., :, None] - mu[..., None, :]) ** 2 + jnp.square(eta)
     # Column sums as mat-vec products: a reduction over the eigh outputs makes XLA's CPU layout
     # assignment pick a slow path for the whole program (0.85 s vs 0.28 s at n = 1000, f32).
@@ -139,8 +139,7 @@ def grampa_rowsum(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
 
 @jax.jit
 def _umeyama(A: jax.Array, B: jax.Array) -> jax.Array:
-    _, U = jnp.linalg.eigh(A)
-    _, V = jnp.linalg.eigh(B)
+    (_, U), (_, V) = eigh_stacked(A, B)
     return jnp.abs(U) @ jnp.swapaxes(jnp.abs(V), -1, -2)
 
 
@@ -171,8 +170,8 @@ def _sorted_match(u: jax.Array, v: jax.Array) -> jax.Array:
 @jax.jit
 @_pair.pairwise
 def _top_eigenvector(A: jax.Array, B: jax.Array) -> jax.Array:
-    u = jnp.linalg.eigh(A)[1][:, -1]
-    v = jnp.linalg.eigh(B)[1][:, -1]
+    (_, U), (_, V) = eigh_stacked(A, B)
+    u, v = U[:, -1], V[:, -1]
     plus, minus = _sorted_match(u, v), _sorted_match(u, -v)
     keep_plus = edge_overlap(A, B, plus) >= edge_overlap(A, B, minus)
     perm = jnp.where(keep_plus, plus, minus)

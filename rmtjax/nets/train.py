@@ -29,6 +29,7 @@ import numpy as np
 import optax
 
 from rmtjax._checks import check_choice, check_finite, check_positive
+from rmtjax._linalg import eigh_stacked, eigvalsh_stacked
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import conjugate_kernel, ntk
 from rmtjax.nets.mlp import init_mlp
@@ -399,7 +400,7 @@ def _programs(model: MLP, config: TrainConfig, batched: bool) -> _Programs:
         params = params["params"]
         if edges is None:
             kernels = _kernels(model, params, X_probe)
-            edges = jnp.stack([jnp.linalg.eigvalsh(K)[-1] for K in kernels])
+            edges = eigvalsh_stacked(*kernels)[:, -1]
         return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), edges)
 
     def segment(state: TrainState, key: jax.Array, X, y, length: int) -> TrainState:
@@ -418,7 +419,8 @@ def _programs(model: MLP, config: TrainConfig, batched: bool) -> _Programs:
 
     def track(state: TrainState, X, y, X_test, y_test, n_p: int) -> TrackRecord:
         (ck_vals, ck_vecs), (ntk_vals, ntk_vecs) = (
-            _top_eigh(K) for K in _kernels(model, state.params, X[:n_p])
+            (vals[::-1], vecs[:, ::-1])  # decreasing order
+            for vals, vecs in eigh_stacked(*_kernels(model, state.params, X[:n_p]))
         )
         ck_vecs, ntk_vecs = ck_vecs[:, : config.top_k], ntk_vecs[:, : config.top_k]
         f = model.apply({"params": state.params}, X)
@@ -472,12 +474,6 @@ def _kernels(model: MLP, params: dict, X: jax.Array) -> tuple[jax.Array, jax.Arr
         conjugate_kernel(mlp_params, X, model.activation),
         ntk(mlp_params, X, model.activation, method="structured"),
     )
-
-
-def _top_eigh(K: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Eigenvalues in decreasing order and the matching eigenvectors (columns)."""
-    vals, vecs = jnp.linalg.eigh(K)
-    return vals[::-1], vecs[:, ::-1]
 
 
 def _label_variance(U: jax.Array, y: jax.Array) -> jax.Array:
