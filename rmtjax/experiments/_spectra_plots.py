@@ -18,10 +18,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 from matplotlib.figure import Figure
 
+from rmtjax._linalg import eigvalsh_stacked
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
-from rmtjax.nets import PRESETS, conjugate_kernel, init_mlp, ntk
+from rmtjax.nets import PRESETS, conjugate_kernel, init_mlp, ntk, ntk_surrogate
 from rmtjax.spectra import DiscreteMeasure, LimitSpectrum, ck_limit, ntk_limit
 
 __all__ = [
@@ -176,7 +178,13 @@ def ks_distance(eigenvalues: Any, curve: LimitCurve) -> float:
     return float(np.max(np.maximum(np.abs(upper - F), np.abs(upper - 1 / n - F))))
 
 
-def spectrum_figure(eigenvalues: Any, curve: LimitCurve, title: str, bins: int = 100) -> Figure:
+def spectrum_figure(
+    eigenvalues: Any,
+    curve: LimitCurve,
+    title: str,
+    bins: int = 100,
+    surrogate: Any = None,
+) -> Figure:
     """Histogram of the eigenvalues (density scale) with the limit density as a curve.
 
     The x-range is the limit's support plus 10% of its width; eigenvalues beyond it are
@@ -187,6 +195,8 @@ def spectrum_figure(eigenvalues: Any, curve: LimitCurve, title: str, bins: int =
       curve: the limit law on a grid.
       title: axes title.
       bins: number of histogram bins.
+      surrogate: optional ``(..., n)`` eigenvalues of a matrix with the same limit (the NTK's
+        surrogate, :func:`rmtjax.nets.ntk_surrogate`), drawn as a step outline.
 
     Returns:
       A ``matplotlib.figure.Figure``.
@@ -201,6 +211,16 @@ def spectrum_figure(eigenvalues: Any, curve: LimitCurve, title: str, bins: int =
     beyond = int(np.sum(lam > hi))
     label = "eigenvalues" + (f" ({beyond} beyond the plot)" if beyond else "")
     ax.hist(lam, bins=bins, range=(lo, hi), density=True, color="tab:blue", alpha=0.7, label=label)
+    if surrogate is not None:
+        ax.hist(
+            np.ravel(np.asarray(surrogate)),
+            bins=bins,
+            range=(lo, hi),
+            density=True,
+            histtype="step",
+            color="tab:green",
+            label="surrogate q₋₁I + Σ q_l X_l X_lᵀ",
+        )
     ax.plot(curve.x, curve.density, color="tab:red", lw=1.2, label="limit density")
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
@@ -211,19 +231,19 @@ def spectrum_figure(eigenvalues: Any, curve: LimitCurve, title: str, bins: int =
 
 @functools.cache
 def ck_ntk_trial(widths: tuple[int, ...], activation: str):
-    """The trial ``(key, X) -> {"ck": (n,), "ntk": (n,)}`` eigenvalues of one network's kernels.
+    """The trial ``(key, X) -> {"ck", "ntk", "ntk_surrogate"}``: one network's eigenvalues.
 
-    Draws one network ``init_mlp(key, widths)`` and returns the ascending eigenvalues of
-    ``K_CK = X_L X_Lᵀ`` and of the structured ``K_NTK`` on the fixed inputs ``X``. Cached per
-    argument set so that every call reuses the engine's compiled chunk.
+    Draws one network ``init_mlp(key, widths)`` and returns the ascending eigenvalues
+    (``(n,)`` each) of ``K_CK = X_L X_Lᵀ``, of the structured ``K_NTK`` and of its Fan–Wang
+    surrogate ``q_{-1} I + Σ q_l X_l X_lᵀ`` on the fixed inputs ``X``. Cached per argument set
+    so that every call reuses the engine's compiled chunk.
     """
 
     def trial(key: jax.Array, X: jax.Array) -> dict[str, jax.Array]:
         params = init_mlp(key, widths, X.dtype)
-        return {
-            "ck": jnp.linalg.eigvalsh(conjugate_kernel(params, X, activation)),
-            "ntk": jnp.linalg.eigvalsh(ntk(params, X, activation)),
-        }
+        kernels = {"ck": conjugate_kernel, "ntk": ntk, "ntk_surrogate": ntk_surrogate}
+        values = eigvalsh_stacked(*(f(params, X, activation) for f in kernels.values()))
+        return dict(zip(kernels, values, strict=True))
 
     return trial
 
@@ -244,10 +264,15 @@ def compare_with_limits(
 
     The limits use ``mu0`` = the empirical spectrum of the input Gram matrix ``X Xᵀ`` and
     ``gamma_l = n / d_l``, and are solved in float64 (``jax.enable_x64`` for their scope only;
-    in float32 the NTK solve fails near the edges at the talk's size). Saves ``data.npz``
-    (eigenvalues ``input``, ``ck``, ``ntk`` of shape ``(trials, n)``, the limit grids
-    ``{ck,ntk}_x``, ``_density``, ``_cdf``, and ``data``) and the figures ``ck_spectrum.png``
-    and ``ntk_spectrum.png``.
+    in float32 the NTK solve fails near the edges at the talk's size). The NTK's surrogate
+    ``q_{-1} I + Σ q_l X_l X_lᵀ`` of the same networks (:func:`rmtjax.nets.ntk_surrogate`) is
+    held against the NTK limit too, and against the NTK's eigenvalues: the NTK converges to
+    its limit more slowly than the CK (its deviation from the surrogate is ``O(d^{-1/2})``),
+    and the two distances show which approximation a large ``ks_ntk`` comes from. Saves
+    ``data.npz`` (eigenvalues ``input``, ``ck``, ``ntk``, ``ntk_surrogate`` of shape
+    ``(trials, n)``, the limit grids ``{ck,ntk}_x``, ``_density``, ``_cdf``, and ``data``) and
+    the figures ``ck_spectrum.png`` and ``ntk_spectrum.png`` (with the surrogate's histogram
+    as an outline).
 
     Args:
       ctx: the run context.
@@ -261,9 +286,11 @@ def compare_with_limits(
       **data: further arrays for ``data.npz``.
 
     Returns:
-      ``ks_ck``, ``ks_ntk`` (None, with a warning, when the limit grid carries a mass off 1 by
-      more than 1%: the solver failed on part of the support), ``gammas``, ``limit_mass`` and
-      ``unconverged`` (kernel -> value).
+      ``ks_ck``, ``ks_ntk``, ``ks_ntk_surrogate`` (KS distances to the limits; None, with a
+      warning, when the limit grid carries a mass off 1 by more than 1%: the solver failed on
+      part of the support), ``ks_ntk_vs_surrogate`` (two-sample KS distance between the NTK's
+      and the surrogate's eigenvalues), ``gammas``, ``limit_mass`` and ``unconverged``
+      (kernel -> value).
     """
     n, d0 = X.shape
     out = ctx.trials("kernels", ck_ntk_trial((d0, *hidden), activation), trials, params=X)
@@ -273,20 +300,27 @@ def compare_with_limits(
     with jax.enable_x64(True):  # the limits in float64 (scoped): the solver's tight tolerance
         mu0_64 = DiscreteMeasure(np.asarray(mu0.atoms, np.float64))
         curves = {k: limit_curve(f(mu0_64, gammas, activation), grid) for k, f in limits.items()}
-    ks = {k: _checked_ks(out[k], c, k) for k, c in curves.items()}
+    ks = {k: _checked_ks(out[k], curves[k.split("_")[0]], k) for k in out}
     arrays = {f"{k}_{f}": getattr(c, f) for k, c in curves.items() for f in ("x", "density", "cdf")}
     ctx.save_data(input=np.asarray(mu0.atoms), **out, **arrays, **data)
+    surrogate = {"ntk": out["ntk_surrogate"]}
     for k, c in curves.items():
         shown = "n/a (limit not resolved)" if ks[k] is None else f"{ks[k]:.4f}"
         title = f"{label}: {k.upper()} ({trials} network(s)), KS = {shown}"
-        ctx.save_figure(f"{k}_spectrum", spectrum_figure(out[k], c, title, bins))
+        figure = spectrum_figure(out[k], c, title, bins, surrogate=surrogate.get(k))
+        ctx.save_figure(f"{k}_spectrum", figure)
     return {
-        "ks_ck": ks["ck"],
-        "ks_ntk": ks["ntk"],
+        **{f"ks_{k}": v for k, v in ks.items()},
+        "ks_ntk_vs_surrogate": _two_sample_ks(out["ntk"], out["ntk_surrogate"]),
         "gammas": gammas,
         "limit_mass": {k: c.mass for k, c in curves.items()},
         "unconverged": {k: c.unconverged for k, c in curves.items()},
     }
+
+
+def _two_sample_ks(a: Any, b: Any) -> float:
+    """Kolmogorov–Smirnov distance between the pooled empirical CDFs of two spectra."""
+    return float(scipy.stats.ks_2samp(np.ravel(a), np.ravel(b)).statistic)
 
 
 def _checked_ks(eigenvalues: Any, curve: LimitCurve, name: str) -> float | None:

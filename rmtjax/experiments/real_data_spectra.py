@@ -15,7 +15,8 @@ Data: scikit-learn's digits by default (1797 images of dimension ``d_0 = 64``, s
 an accelerator). The Fan–Wang theory assumes ε-orthogonal inputs, ``max |x_αᵀ x_β| ≪ n^{-1/4}``;
 the summary reports that diagnostic before and after the PC removal.
 
-``summary.json``: ``ks_ck``, ``ks_ntk`` (null when the limit is not resolved), ``n``,
+``summary.json``: ``ks_ck``, ``ks_ntk``, ``ks_ntk_surrogate`` (null when the limit is not
+resolved), ``ks_ntk_vs_surrogate`` (as in ``ck_ntk_spectra``), ``n``,
 ``widths`` (``d_0, …, d_L``), ``seconds``, ``dataset`` (``"digits"`` or ``"cifar10"``),
 ``gamma0`` (``n/d_0``), ``gammas`` (``n/d_l``), ``pcs_removed``, ``max_inner`` and
 ``max_norm_dev`` (orthogonality of the processed inputs), ``max_inner_raw`` (of the raw images
@@ -100,22 +101,18 @@ def run(config: RealDataSpectraConfig, ctx: RunContext) -> dict:
         labels=images.y,
     )
     return {
-        "ks_ck": result["ks_ck"],
-        "ks_ntk": result["ks_ntk"],
+        **result,
         "n": n,
         "widths": [d0, *config.widths],
         "seconds": time.perf_counter() - start,
         "dataset": dataset,
         "gamma0": n / d0,
-        "gammas": result["gammas"],
         "pcs_removed": config.pcs_removed,
         "max_inner": float(diag.max_inner),
         "max_norm_dev": float(diag.max_norm_dev),
         "max_inner_raw": float(raw.max_inner),
         "n_quarter": n**-0.25,
         "trials": config.trials,
-        "limit_mass": result["limit_mass"],
-        "unconverged": result["unconverged"],
     }
 
 

@@ -16,7 +16,7 @@ from rmtjax.nets.data import (
     spiked_inputs,
 )
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
-from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk
+from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk, ntk_surrogate
 from rmtjax.nets.mlp import MLPParams, forward, init_mlp, layer_outputs
 from rmtjax.nets.train import (
     TrackRecord,
@@ -60,6 +60,7 @@ __all__ = [
     "make_optimizer",
     "normalize_rows",
     "ntk",
+    "ntk_surrogate",
     "orthogonality",
     "remove_top_pcs",
     "spiked_inputs",

@@ -18,9 +18,9 @@ import numpy as np
 
 from rmtjax._checks import check_choice, check_finite
 from rmtjax.nets.activations import Activation, get_activation
-from rmtjax.nets.mlp import MLPParams, _batched, _forward, _output
+from rmtjax.nets.mlp import MLPParams, _batched, _forward, _layers, _output
 
-__all__ = ["conjugate_kernel", "empirical_ntk", "ntk"]
+__all__ = ["conjugate_kernel", "empirical_ntk", "ntk", "ntk_surrogate"]
 
 _NTK_METHODS = ("structured", "autodiff")
 
@@ -104,6 +104,40 @@ def ntk(
     return _batched(fn, params, X, get_activation(activation))
 
 
+def ntk_surrogate(
+    params: MLPParams, X: jax.Array, activation: str | Activation = "arctan"
+) -> jax.Array:
+    """The Fan–Wang surrogate ``q_{-1} I + Σ_{l=0}^{L} q_l X_l X_lᵀ`` of the NTK.
+
+    With ``q_{-1}, q_l`` from :meth:`Activation.q`, this matrix has the same limit spectrum as
+    :func:`ntk` as ``n, d_1, …, d_L → ∞`` proportionally: ``S_l S_lᵀ`` is replaced by its
+    limit ``b^{2(L-l+1)} 11ᵀ + (a^{L-l+1} − b^{2(L-l+1)}) I`` in each Hadamard term. Its limit
+    law is exactly the one :func:`rmtjax.spectra.ntk_limit` solves for, so comparing its
+    spectrum and the NTK's with the limit separates the two approximations: the NTK's
+    finite-width deviation from the surrogate (per-sample fluctuations of ``||s_{l,α}||²`` and
+    the Hadamard noise ``(X_{l-1} X_{l-1}ᵀ) ∘ (S_l S_lᵀ − E)``, which vanish like
+    ``d^{-1/2}``) and the surrogate's own convergence (as fast as the CK's).
+
+    Args:
+      params: :class:`MLPParams`, optionally with leading batch dims on every leaf.
+      X: inputs ``(..., n, d_0)``, rows = samples, normalised so ``||x_α|| ≈ 1``.
+      activation: preset name or :class:`Activation`.
+
+    Returns:
+      ``(batch..., n, n)`` symmetric PSD, mean diagonal ≈ ``Σ_{l=-1}^{L} q_l`` like the NTK's.
+
+    References:
+      Fan and Wang (NeurIPS 2020), Lemma 3.5 / Eq. (3.4) and Theorem 3.7.
+
+    Examples:
+      >>> from rmtjax.nets.mlp import init_mlp
+      >>> params = init_mlp(jax.random.key(0), (5, 7, 9))
+      >>> ntk_surrogate(params, jnp.eye(3, 5)).shape
+      (3, 3)
+    """
+    return _batched(_surrogate_ntk, params, X, get_activation(activation))
+
+
 def _gram(params: MLPParams, X: jax.Array, act: Activation, depth: int) -> jax.Array:
     x_l = _forward(params.hidden[:depth], X, act)[0][-1]
     return x_l @ x_l.T
@@ -123,6 +157,13 @@ def _structured_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Arr
             W = params.hidden[l - 1]
             s = act.derivative(hs[l - 2]) * (s @ W) / math.sqrt(W.shape[-1])
     return K
+
+
+def _surrogate_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
+    q_minus1, q = act.q(len(params.hidden))
+    grams = [x @ x.T for x in _layers(params, X, act)]
+    K = q_minus1.astype(X.dtype) * jnp.eye(X.shape[0], dtype=X.dtype)
+    return K + sum(q_l.astype(X.dtype) * G for q_l, G in zip(q, grams, strict=True))
 
 
 def empirical_ntk(

@@ -69,7 +69,8 @@ def test_limit_curve_moments_match_recursion(x64):
 def test_small_run_matches_the_limits(tmp_path):
     config = CkNtkSpectraConfig(n=N, d0=D0, widths=HIDDEN, trials=2, chunk_size=2)
     summary = run_experiment(config, tmp_path, progress=False)
-    assert {"ks_ck", "ks_ntk", "n", "widths", "seconds"} <= summary.keys()
+    ks_keys = {"ks_ck", "ks_ntk", "ks_ntk_surrogate", "ks_ntk_vs_surrogate"}
+    assert ks_keys | {"n", "widths", "seconds"} <= summary.keys()
     assert summary["n"] == N and summary["widths"] == [D0, *HIDDEN]
     assert summary["unconverged"] == {"ck": 0, "ntk": 0}
     # CK eigenvalues are rigid: KS = O(1/n) plus the O(n^{-1/2}) deviation of the deterministic
@@ -77,8 +78,14 @@ def test_small_run_matches_the_limits(tmp_path):
     # network (the readout weights enter squared), measured 0.05-0.07 at d = 512.
     assert summary["ks_ck"] < 0.04
     assert summary["ks_ntk"] < 0.1
+    # The surrogate q_{-1} I + Σ q_l X_l X_lᵀ has the NTK's limit law and the CK's rigidity.
+    assert summary["ks_ntk_surrogate"] < 0.04
+    # Sup-norm distances between CDFs: the NTK-vs-surrogate distance obeys the triangle rule.
+    gap = summary["ks_ntk_vs_surrogate"]
+    assert abs(summary["ks_ntk"] - summary["ks_ntk_surrogate"]) <= gap + 1e-12
+    assert gap <= summary["ks_ntk"] + summary["ks_ntk_surrogate"] + 1e-12
     data = np.load(tmp_path / "data.npz")
-    assert data["ck"].shape == data["ntk"].shape == (2, N)
+    assert data["ck"].shape == data["ntk"].shape == data["ntk_surrogate"].shape == (2, N)
     # The same eigenvalues are far from a wrong law (b = 0: a Marchenko–Pastur law).
     with jax.enable_x64(True):  # float64 limits, as in the experiment
         mu0 = DiscreteMeasure(np.asarray(data["input"], np.float64))
