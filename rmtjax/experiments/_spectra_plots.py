@@ -116,17 +116,20 @@ def data_key(seed: int) -> jax.Array:
 def limit_curve(spectrum: LimitSpectrum, points: int = 1024) -> LimitCurve:
     """Density and CDF of the absolutely continuous part of a limit law on an adaptive grid.
 
-    Each support interval ``[lo, hi]`` (from :meth:`LimitSpectrum.support`) gets the points
+    Each support interval ``[lo, hi]`` (from :meth:`LimitSpectrum.support`) gets points
     ``x(θ) = lo + (hi - lo)(1 - cos θ)/2`` at equispaced ``θ ∈ [0, π]``, so they cluster at the
     edges. In ``θ`` the integrand ``ρ(x(θ)) x'(θ) = ρ(x) (hi - lo) sin θ / 2`` is smooth even at
     square-root (or ``x^{-1/2}``) edges, and the trapezoid rule in ``θ`` gives the CDF
-    accurately. Atoms of the limit are not included (the experiments use widths ``d_l >= n``,
-    where the CK and NTK limits have none).
+    accurately. A coarse pass (``_COARSE`` points per interval) estimates each interval's mass;
+    the ``points`` are then shared in proportion to it (at least ``_COARSE`` each), so a law
+    with one heavy bulk and many light bumps (inputs with a few large principal components)
+    still resolves its bulk. Each pass is one batched solve. Atoms of the limit are not
+    included (the experiments use widths ``d_l >= n``, where the CK and NTK limits have none).
 
     Args:
       spectrum: the limit law.
-      points: total number of grid points (shared evenly by the intervals); also the scan grid
-        of ``support(grid=points)``, so both solve batches of the same compiled size.
+      points: grid points of the fine pass (shared by the intervals); also the scan grid of
+        ``support(grid=points)``.
 
     Returns:
       A :class:`LimitCurve`.
@@ -134,27 +137,55 @@ def limit_curve(spectrum: LimitSpectrum, points: int = 1024) -> LimitCurve:
     support = spectrum.support(grid=points)
     if support.shape[0] == 0:
         raise RuntimeError("the limit law has no absolutely continuous part to compare with")
-    per = max(points // support.shape[0], 8)
-    theta = np.linspace(0.0, np.pi, per)
-    dtype = spectrum.q.dtype
-    xs, dens, cdfs, bad, offset = [], [], [], 0, 0.0
-    for lo, hi in support:
-        x = lo + (hi - lo) * (1 - np.cos(theta)) / 2
-        sol = spectrum.solve(jnp.asarray(x, dtype))
-        ok = np.asarray(sol.converged) & np.isfinite(np.asarray(sol.value))
-        rho = np.maximum(np.imag(np.asarray(sol.value, np.complex128)), 0.0) / np.pi
-        bad += int(np.sum(~ok))
-        if ok.sum() < 2:
+    coarse, _ = _interval_curves(spectrum, support, [_COARSE] * support.shape[0])
+    mass = np.array([0.0 if c is None else c[2][-1] for c in coarse])
+    share = mass / mass.sum() if mass.sum() > 0 else np.full(mass.shape, 1 / mass.size)
+    counts = np.maximum(np.round(share * points).astype(int), _COARSE)
+    pieces, bad = _interval_curves(spectrum, support, counts)
+    xs, dens, cdfs, offset = [], [], [], 0.0
+    for piece in pieces:
+        if piece is None:
             continue
-        t, f = theta[ok], (rho * (hi - lo) * np.sin(theta) / 2)[ok]
-        cdf = offset + np.concatenate([[0.0], np.cumsum(np.diff(t) * (f[1:] + f[:-1]) / 2)])
-        xs.append(x[ok])
-        dens.append(rho[ok])
-        cdfs.append(cdf)
-        offset = cdf[-1]
+        x, rho, cdf = piece
+        xs.append(x)
+        dens.append(rho)
+        cdfs.append(offset + cdf)
+        offset += cdf[-1]
     if not xs:
         raise RuntimeError("the limit density did not converge at any grid point")
     return LimitCurve(np.concatenate(xs), np.concatenate(dens), np.concatenate(cdfs), support, bad)
+
+
+# Points per support interval in limit_curve's coarse pass (and the fewest in the fine pass).
+_COARSE = 16
+
+
+def _interval_curves(
+    spectrum: LimitSpectrum, support: np.ndarray, counts: Any
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray] | None], int]:
+    """Per interval ``(x, density, cdf from 0)`` on ``counts[i]`` Chebyshev points, and the
+    number of points whose solve did not converge (left out).
+
+    All intervals are solved in one batch. An interval with fewer than two converged points
+    is None (its mass is lost).
+    """
+    thetas = [np.linspace(0.0, np.pi, int(c)) for c in counts]
+    lo, hi = support[:, 0], support[:, 1]
+    xs = [lo[i] + (hi[i] - lo[i]) * (1 - np.cos(t)) / 2 for i, t in enumerate(thetas)]
+    sol = spectrum.solve(jnp.asarray(np.concatenate(xs), spectrum.q.dtype))
+    ok_all = np.asarray(sol.converged) & np.isfinite(np.asarray(sol.value))
+    rho_all = np.maximum(np.imag(np.asarray(sol.value, np.complex128)), 0.0) / np.pi
+    ends = np.cumsum([x.size for x in xs])
+    pieces = []
+    for i, (theta, x) in enumerate(zip(thetas, xs, strict=True)):
+        ok, rho = ok_all[ends[i] - x.size : ends[i]], rho_all[ends[i] - x.size : ends[i]]
+        if ok.sum() < 2:
+            pieces.append(None)
+            continue
+        t, f = theta[ok], (rho * (hi[i] - lo[i]) * np.sin(theta) / 2)[ok]
+        cdf = np.concatenate([[0.0], np.cumsum(np.diff(t) * (f[1:] + f[:-1]) / 2)])
+        pieces.append((x[ok], rho[ok], cdf))
+    return pieces, int(np.sum(~ok_all))
 
 
 def ks_distance(eigenvalues: Any, curve: LimitCurve) -> float:
@@ -187,14 +218,15 @@ def spectrum_figure(
 ) -> Figure:
     """Histogram of the eigenvalues (density scale) with the limit density as a curve.
 
-    The x-range is the limit's support plus 10% of its width; eigenvalues beyond it are
-    counted in the legend.
+    Two panels: the whole limit support plus 10% of its width (eigenvalues beyond it are
+    counted in the legend), and a zoom on the bulk, the limit's central mass between its 0.5%
+    and 80% quantiles (the NTK puts most of its mass in a narrow peak next to a long tail).
 
     Args:
       eigenvalues: ``(..., n)`` eigenvalues (pooled).
       curve: the limit law on a grid.
-      title: axes title.
-      bins: number of histogram bins.
+      title: figure title.
+      bins: number of histogram bins per panel.
       surrogate: optional ``(..., n)`` eigenvalues of a matrix with the same limit (the NTK's
         surrogate, :func:`rmtjax.nets.ntk_surrogate`), drawn as a step outline.
 
@@ -202,31 +234,50 @@ def spectrum_figure(
       A ``matplotlib.figure.Figure``.
     """
     lam = np.ravel(np.asarray(eigenvalues))
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    full, zoom = fig.subplots(1, 2)
     # The range covers the limit's support (plus 10%): far outliers would squash the bulk.
     lo = min(float(lam.min()), float(curve.x[0]))
     hi = min(float(lam.max()), float(curve.x[-1] + 0.1 * (curve.x[-1] - curve.x[0])))
     hi = max(hi, float(curve.x[-1]))
     beyond = int(np.sum(lam > hi))
+    _histogram_panel(full, lam, curve, surrogate, (lo, hi), bins, beyond)
+    q_lo, q_hi = np.interp([0.005, 0.8], curve.cdf / curve.mass, curve.x)
+    pad = 0.1 * (q_hi - q_lo)
+    _histogram_panel(zoom, lam, curve, surrogate, (q_lo - pad, q_hi + pad), bins, None)
+    zoom.set_title("bulk (0.5%–80% quantiles of the limit)", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def _histogram_panel(
+    ax: Any,
+    lam: np.ndarray,
+    curve: LimitCurve,
+    surrogate: Any,
+    span: tuple[float, float],
+    bins: int,
+    beyond: int | None,
+) -> None:
+    """Eigenvalue histogram (and the surrogate's outline) on ``span`` with the limit density.
+
+    Heights are densities of the whole sample, so panels over different spans agree.
+    """
+    width = (span[1] - span[0]) / bins
     label = "eigenvalues" + (f" ({beyond} beyond the plot)" if beyond else "")
-    ax.hist(lam, bins=bins, range=(lo, hi), density=True, color="tab:blue", alpha=0.7, label=label)
+    samples = [(lam, dict(color="tab:blue", alpha=0.7, label=label))]
     if surrogate is not None:
-        ax.hist(
-            np.ravel(np.asarray(surrogate)),
-            bins=bins,
-            range=(lo, hi),
-            density=True,
-            histtype="step",
-            color="tab:green",
-            label="surrogate q₋₁I + Σ q_l X_l X_lᵀ",
-        )
-    ax.plot(curve.x, curve.density, color="tab:red", lw=1.2, label="limit density")
+        style = dict(histtype="step", color="tab:green", label="surrogate q₋₁I + Σ q_l X_l X_lᵀ")
+        samples.append((np.ravel(np.asarray(surrogate)), style))
+    for values, style in samples:
+        weights = np.full(values.shape, 1.0 / (values.size * width))
+        ax.hist(values, bins=bins, range=span, weights=weights, **style)
+    inside = (curve.x >= span[0]) & (curve.x <= span[1])
+    ax.plot(curve.x[inside], curve.density[inside], color="tab:red", lw=1.2, label="limit density")
+    ax.set_xlim(*span)
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    return fig
+    ax.legend(fontsize=7)
 
 
 @functools.cache

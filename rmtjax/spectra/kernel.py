@@ -106,12 +106,23 @@ def _sweep(s: Array, zvec: Array, mu0: DiscreteMeasure, gammas: Array, b2: Array
 def layer_bounds(mu0: DiscreteMeasure, gammas: Array, b2: Array) -> Array:
     """Upper bounds ``h_k`` on the spectra of ``X_k^T X_k``, k = 0..L; shape ``(L + 1,)``.
 
-    ``h_0 = max atom``, ``h_k = (1 + sqrt(gamma_k))^2 ((1 - b^2) + b^2 h_{k-1})`` (the MP map
-    stretches the top of a spectrum by at most ``(1 + sqrt(gamma))^2``).
+    ``mu_k = rho_{gamma_k} ⊠ nu_k`` with ``nu_k = (1 - b^2) + b^2 mu_{k-1}`` is the limit
+    spectrum of ``Σ^{1/2} G Gᵀ Σ^{1/2} / d`` (``G`` Gaussian ``n × d``, ``spec Σ = nu_k``), and
+    Gordon's inequality ``E||Σ^{1/2} G|| <= sqrt(||Σ||) sqrt(d) + sqrt(tr Σ)`` bounds its top by
+    ``h_k = (sqrt(top nu_k) + sqrt(gamma_k mean nu_k))^2``; ``h_0 = max atom``. For
+    ``nu = δ_1`` this is the Marchenko–Pastur edge ``(1 + sqrt(gamma))^2``, and for a few
+    large atoms it grows additively, not by ``(1 + sqrt(gamma))^2`` per layer.
+
+    References:
+      Y. Gordon, "Some inequalities for Gaussian processes and applications", Israel J. Math.
+      50, 1985 (Chevet–Gordon bound).
     """
-    bounds = [jnp.max(mu0.atoms)]
+    top, mean = jnp.max(mu0.atoms), jnp.sum(mu0.weights * mu0.atoms)
+    bounds = [top]
     for k in range(gammas.shape[0]):
-        bounds.append((1 + jnp.sqrt(gammas[k])) ** 2 * ((1 - b2) + b2 * bounds[-1]))
+        top, mean = (1 - b2) + b2 * top, (1 - b2) + b2 * mean
+        top = (jnp.sqrt(top) + jnp.sqrt(gammas[k] * mean)) ** 2
+        bounds.append(top)
     return jnp.stack(bounds)
 
 

@@ -111,8 +111,8 @@ class LimitSpectrum:
     def bounds(self) -> tuple[Array, Array]:
         """An interval ``[lo, hi]`` that contains the support.
 
-        ``lo = q_{-1}``, ``hi = q_{-1} + sum_k q_k h_k`` with ``h_k`` the layer bounds
-        ``h_k = (1 + sqrt(gamma_k))^2 ((1 - b^2) + b^2 h_{k-1})``, ``h_0 = max atom``.
+        ``lo = q_{-1}``, ``hi = q_{-1} + sum_k q_k h_k`` with ``h_k`` the bounds on the layer
+        spectra of :func:`rmtjax.spectra.kernel.layer_bounds` (Gordon's inequality).
         """
         h = layer_bounds(self.mu0, self.gammas, self.b**2)
         return self.q[0], self.q[0] + jnp.sum(self.q[1:] * h)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rmtjax.spectra import DiscreteMeasure, kernel_solve, kernel_stieltjes, marchenko_pastur
+from rmtjax.spectra.kernel import layer_bounds
 
 
 def _mu0():
@@ -64,3 +65,22 @@ def test_bad_input():
         kernel_stieltjes(jnp.array([-1j, 0, 1]), w, mu0, jnp.ones((1, 1)), 0.5)
     with pytest.raises(TypeError, match="mu0"):
         kernel_stieltjes(jnp.array([-1j, 0, 1]), w, "delta", gammas, 0.5)
+
+
+@pytest.mark.parametrize(("b2", "gammas"), [(0.0, [0.5, 2.0]), (0.5, [0.5]), (1.0, [2.0])])
+def test_layer_bounds_are_the_marchenko_pastur_edge_on_delta_one(x64, b2, gammas):
+    # nu_1 = (1 - b^2) + b^2 δ1 = δ1 (and nu_k = δ1 for every k when b = 0): each bound is then
+    # the Marchenko–Pastur edge (1 + sqrt(gamma_k))^2.
+    gammas = jnp.array(gammas)
+    h = layer_bounds(DiscreteMeasure(np.array([1.0])), gammas, b2)
+    chex.assert_trees_all_close(h, jnp.concatenate([jnp.ones(1), (1 + jnp.sqrt(gammas)) ** 2]))
+
+
+def test_layer_bound_contains_and_hugs_the_design_reference_support(x64):
+    # DESIGN §4: rho_{1/2} ⊠ (0.3δ1 + 0.5δ3 + 0.2δ8) has support top 15.073108121. With b = 1
+    # the layer law is exactly that; Gordon's bound (sqrt 8 + sqrt(0.5 * 3.4))^2 = 17.07 holds
+    # it, where the cruder (1 + sqrt(gamma))^2 * 8 = 23.3 does not hug it.
+    nu = DiscreteMeasure(np.array([1.0, 3.0, 8.0]), np.array([0.3, 0.5, 0.2]))
+    h1 = float(layer_bounds(nu, jnp.array([0.5]), 1.0)[1])
+    np.testing.assert_allclose(h1, (np.sqrt(8) + np.sqrt(0.5 * 3.4)) ** 2, rtol=1e-12)
+    assert 15.073108121 <= h1 < 1.15 * 15.073108121
