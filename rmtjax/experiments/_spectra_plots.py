@@ -302,16 +302,12 @@ def ck_ntk_trial(widths: tuple[int, ...], activation: str):
 def compare_with_limits(
     ctx: Any,
     X: jax.Array,
-    hidden: tuple[int, ...],
-    activation: str,
+    config: KernelSpectraConfig,
     *,
-    trials: int,
-    grid: int,
-    bins: int,
     label: str,
     **data: Any,
 ) -> dict[str, Any]:
-    """CK and NTK eigenvalues of ``trials`` networks on ``X`` against the Fan–Wang limits.
+    """CK and NTK eigenvalues of ``config.trials`` networks on ``X`` against the Fan–Wang limits.
 
     The limits use ``mu0`` = the empirical spectrum of the input Gram matrix ``X Xᵀ`` and
     ``gamma_l = n / d_l``, and are solved in float64 (``jax.enable_x64`` for their scope only;
@@ -328,11 +324,8 @@ def compare_with_limits(
     Args:
       ctx: the run context.
       X: ``(n, d_0)`` inputs, rows of norm ≈ 1.
-      hidden: hidden widths ``(d_1, ..., d_L)``.
-      activation: preset name.
-      trials: independent networks (eigenvalues pooled for the KS distance).
-      grid: limit grid points.
-      bins: histogram bins.
+      config: the hidden widths, activation, ``trials`` (independent networks, eigenvalues
+        pooled for the KS distance), limit ``grid`` points and histogram ``bins``.
       label: figure title prefix (the data and sizes).
       **data: further arrays for ``data.npz``.
 
@@ -340,17 +333,20 @@ def compare_with_limits(
       ``ks_ck``, ``ks_ntk``, ``ks_ntk_surrogate`` (KS distances to the limits; None, with a
       warning, when the limit grid carries a mass off 1 by more than 1%: the solver failed on
       part of the support), ``ks_ntk_vs_surrogate`` (two-sample KS distance between the NTK's
-      and the surrogate's eigenvalues), ``gammas``, ``limit_mass`` and ``unconverged``
-      (kernel -> value).
+      and the surrogate's eigenvalues), ``n``, ``widths`` (``d_0, …, d_L``), ``gammas``,
+      ``trials``, ``limit_mass`` and ``unconverged`` (kernel -> value).
     """
     n, d0 = X.shape
-    out = ctx.trials("kernels", ck_ntk_trial((d0, *hidden), activation), trials, params=X)
+    widths, activation, trials = (d0, *config.widths), config.activation, config.trials
+    out = ctx.trials("kernels", ck_ntk_trial(widths, activation), trials, params=X)
     mu0 = DiscreteMeasure.from_eigenvalues(X)
-    gammas = n / np.asarray(hidden, np.float64)
+    gammas = n / np.asarray(config.widths, np.float64)
     limits = {"ck": ck_limit, "ntk": ntk_limit}
     with jax.enable_x64(True):  # the limits in float64 (scoped): the solver's tight tolerance
         mu0_64 = DiscreteMeasure(np.asarray(mu0.atoms, np.float64))
-        curves = {k: limit_curve(f(mu0_64, gammas, activation), grid) for k, f in limits.items()}
+        curves = {
+            k: limit_curve(f(mu0_64, gammas, activation), config.grid) for k, f in limits.items()
+        }
     ks = {k: _checked_ks(out[k], curves[k.split("_")[0]], k) for k in out}
     arrays = {f"{k}_{f}": getattr(c, f) for k, c in curves.items() for f in ("x", "density", "cdf")}
     ctx.save_data(input=np.asarray(mu0.atoms), **out, **arrays, **data)
@@ -358,12 +354,15 @@ def compare_with_limits(
     for k, c in curves.items():
         shown = "n/a (limit not resolved)" if ks[k] is None else f"{ks[k]:.4f}"
         title = f"{label}: {k.upper()} ({trials} network(s)), KS = {shown}"
-        figure = spectrum_figure(out[k], c, title, bins, surrogate=surrogate.get(k))
+        figure = spectrum_figure(out[k], c, title, config.bins, surrogate=surrogate.get(k))
         ctx.save_figure(f"{k}_spectrum", figure)
     return {
         **{f"ks_{k}": v for k, v in ks.items()},
         "ks_ntk_vs_surrogate": _two_sample_ks(out["ntk"], out["ntk_surrogate"]),
+        "n": n,
+        "widths": list(widths),
         "gammas": gammas,
+        "trials": trials,
         "limit_mass": {k: c.mass for k, c in curves.items()},
         "unconverged": {k: c.unconverged for k, c in curves.items()},
     }

@@ -57,23 +57,8 @@ def run(config: CkNtkSpectraConfig, ctx: RunContext) -> dict:
     start = time.perf_counter()
     X = gaussian_inputs(data_key(config.seed), config.n, config.d0)
     label = f"Gaussian X, n = {config.n}, d0 = {config.d0}, L = {len(config.widths)}"
-    result = compare_with_limits(
-        ctx,
-        X,
-        config.widths,
-        config.activation,
-        trials=config.trials,
-        grid=config.grid,
-        bins=config.bins,
-        label=label,
-    )
-    return {
-        **result,
-        "n": config.n,
-        "widths": [config.d0, *config.widths],
-        "seconds": time.perf_counter() - start,
-        "trials": config.trials,
-    }
+    result = compare_with_limits(ctx, X, config, label=label)
+    return {**result, "seconds": time.perf_counter() - start}
 
 
 EXPERIMENT = register(

@@ -89,21 +89,9 @@ def run(config: RealDataSpectraConfig, ctx: RunContext) -> dict:
     raw = orthogonality(normalize_rows(images.X))
     diag = orthogonality(X)
     label = f"{dataset}, n = {n}, d0 = {d0}, {config.pcs_removed} PCs removed"
-    result = compare_with_limits(
-        ctx,
-        X,
-        config.widths,
-        config.activation,
-        trials=config.trials,
-        grid=config.grid,
-        bins=config.bins,
-        label=label,
-        labels=images.y,
-    )
+    result = compare_with_limits(ctx, X, config, label=label, labels=images.y)
     return {
         **result,
-        "n": n,
-        "widths": [d0, *config.widths],
         "seconds": time.perf_counter() - start,
         "dataset": dataset,
         "gamma0": n / d0,
@@ -112,7 +100,6 @@ def run(config: RealDataSpectraConfig, ctx: RunContext) -> dict:
         "max_norm_dev": float(diag.max_norm_dev),
         "max_inner_raw": float(raw.max_inner),
         "n_quarter": n**-0.25,
-        "trials": config.trials,
     }
 
 
