@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-slow lint format bench bench-quick clean
+.PHONY: demo test test-slow lint format bench bench-quick package clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +43,15 @@ bench: $(VENV)/.installed-dev
 bench-quick: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --quick --blas-threads 1 --out benchmarks/out/results-quick.json
 
+# Build the sdist and wheel, check their metadata, install the wheel into a clean venv, import it.
+package: $(VENV)/.installed-dev
+	rm -rf dist $(VENV)-wheel
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(PYTHON) -m venv $(VENV)-wheel
+	$(VENV)-wheel/bin/python -m pip install --quiet dist/*.whl
+	cd / && $(CURDIR)/$(VENV)-wheel/bin/python -c "import rmtjax, rmtjax.graphs, rmtjax.spectra, \
+	  rmtjax.nets, rmtjax.experiments, rmtjax.cli; print('installed wheel: rmtjax', rmtjax.__version__)"
+
 clean:
-	rm -rf $(VENV) results benchmarks/out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-wheel dist results benchmarks/out .pytest_cache .ruff_cache
