@@ -4,7 +4,7 @@ Permutation convention: vertex ``i`` of ``A`` corresponds to vertex ``perm[i]`` 
 similarity ``X`` has rows = vertices of ``A`` and columns = vertices of ``B``.
 """
 
-from rmtjax.graphs._pair import Solution
+from rmtjax._solution import RESULTS, Solution
 from rmtjax.graphs.baselines import degree_profile, eigenalign, isorank
 from rmtjax.graphs.matching import match, refine
 from rmtjax.graphs.metrics import edge_overlap, recovery_fraction
@@ -32,6 +32,7 @@ from rmtjax.graphs.similarity import (
 
 __all__ = [
     "METHODS",
+    "RESULTS",
     "ROUNDINGS",
     "GraphPair",
     "Solution",

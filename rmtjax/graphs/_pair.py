@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from rmtjax._checks import check_matrix_batch, check_positive
+from rmtjax._checks import check_matrix_batch
 
 
 def as_float_pair(A: Any, B: Any) -> tuple[jax.Array, jax.Array]:
@@ -15,14 +15,6 @@ def as_float_pair(A: Any, B: Any) -> tuple[jax.Array, jax.Array]:
     check_matrix_batch(A, B, "A", "B")
     dtype = jnp.result_type(A, B, float)
     return jnp.asarray(A, dtype), jnp.asarray(B, dtype)
-
-
-def default_tol(tol: float | None, dtype: Any, f32: float, f64: float) -> float:
-    """``tol`` if given (checked > 0), else ``f32`` or ``f64`` by the precision of ``dtype``."""
-    if tol is not None:
-        check_positive(tol, "tol")
-        return tol
-    return f64 if jnp.finfo(dtype).bits >= 64 else f32
 
 
 def check_max_iter(max_iter: Any) -> int:
@@ -35,19 +27,3 @@ def check_max_iter(max_iter: Any) -> int:
 def pairwise(fn: Any, signature: str = "(n,n),(n,n)->(n,n)") -> Any:
     """Broadcast a function of one ``(n, n)`` pair over leading batch dimensions (``vmap``)."""
     return jnp.vectorize(fn, signature=signature)
-
-
-class Solution(NamedTuple):
-    """Result of an iterative similarity solver (power iteration, ADMM).
-
-    Attributes:
-      X: ``(..., n, n)`` similarity matrix (the last iterate).
-      iterations: ``(...)`` int32, iterations taken.
-      residual: ``(...)`` final convergence residual (the solver documents which).
-      converged: ``(...)`` bool, ``residual <= tol`` within ``max_iter`` iterations.
-    """
-
-    X: jax.Array
-    iterations: jax.Array
-    residual: jax.Array
-    converged: jax.Array

@@ -14,12 +14,12 @@ import jax
 import jax.numpy as jnp
 
 from rmtjax._checks import check_in_range, check_positive
+from rmtjax._solution import Solution, default_tol
 from rmtjax.graphs import _pair
-from rmtjax.graphs._pair import Solution
 
 __all__ = ["Solution", "degree_profile", "eigenalign", "isorank"]
 
-_SOLUTION_SIGNATURE = "(n,n),(n,n)->(n,n),(),(),()"
+_SOLUTION_SIGNATURE = "(n,n),(n,n)->(n,n),(),()"
 
 
 def _fixed_point(
@@ -28,8 +28,11 @@ def _fixed_point(
     distance: Callable[[jax.Array, jax.Array], jax.Array],
     tol: float,
     max_iter: int,
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Iterate ``X <- step(X)`` until ``distance(new, old) <= tol`` or ``max_iter`` steps."""
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Iterate ``X <- step(X)`` until ``distance(new, old) <= tol`` or ``max_iter`` steps.
+
+    Returns the last iterate, the steps taken and the last distance (a NaN distance stops).
+    """
 
     def cond(state: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
         _, k, res = state
@@ -42,7 +45,7 @@ def _fixed_point(
 
     init = (X0, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.inf, X0.dtype))
     X, k, res = jax.lax.while_loop(cond, body, init)
-    return X, k, res, res <= tol
+    return X, k, res
 
 
 def _column_normalised(A: jax.Array) -> jax.Array:
@@ -80,8 +83,10 @@ def isorank(
       max_iter: iteration cap.
 
     Returns:
-      ``Solution(X, iterations, residual, converged)`` with ``X = R`` (the IsoRank matrix less
-      ``(1 - alpha) / n^2``) of shape ``(..., n, n)``.
+      :class:`~rmtjax.graphs.Solution` with ``value = R`` (the IsoRank matrix less
+      ``(1 - alpha) / n^2``) of shape ``(..., n, n)``; ``result`` is ``successful``,
+      ``nonfinite`` or ``max_steps_reached``, never ``diverged`` (the step is an
+      ``alpha``-contraction in the entrywise l1 norm, so the residual cannot grow).
 
     References:
       Singh, Xu, Berger, "Global alignment of multiple protein interaction networks with
@@ -89,9 +94,10 @@ def isorank(
     """
     A, B = _pair.as_float_pair(A, B)
     check_in_range(alpha, "alpha", 0.0, 1.0, closed=(True, False))
-    tol = _pair.default_tol(tol, A.dtype, 1e-6, 1e-12)
+    tol = default_tol(A.dtype, tol, f32=1e-6, f64=1e-12)
     max_iter = _pair.check_max_iter(max_iter)
-    return Solution(*_isorank(A, B, jnp.asarray(alpha, A.dtype), tol, max_iter))
+    X, k, res = _isorank(A, B, jnp.asarray(alpha, A.dtype), tol, max_iter)
+    return Solution.classify(X, k, res, converged=res <= tol)
 
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))
@@ -143,7 +149,10 @@ def eigenalign(
       max_iter: iteration cap.
 
     Returns:
-      ``Solution(X, iterations, residual, converged)`` with ``X`` of shape ``(..., n, n)``.
+      :class:`~rmtjax.graphs.Solution` with ``value`` of shape ``(..., n, n)``; ``result`` is
+      ``successful``, ``nonfinite`` or ``max_steps_reached``, never ``diverged`` (iterates are
+      normalized, so they cannot grow; an iteration that oscillates between two vectors
+      reaches the cap).
 
     References:
       Feizi, Quon, Recamonde-Mendoza, Médard, Kellis, Jadbabaie, "Spectral alignment of graphs",
@@ -152,10 +161,11 @@ def eigenalign(
     A, B = _pair.as_float_pair(A, B)
     check_positive(alpha, "alpha")
     check_positive(epsilon, "epsilon")
-    tol = _pair.default_tol(tol, A.dtype, 1e-5, 1e-10)
+    tol = default_tol(A.dtype, tol, f32=1e-5, f64=1e-10)
     max_iter = _pair.check_max_iter(max_iter)
     scores = jnp.asarray([alpha + epsilon, 1.0 + epsilon, epsilon], A.dtype)
-    return Solution(*_eigenalign(A, B, scores, tol, max_iter))
+    X, k, res = _eigenalign(A, B, scores, tol, max_iter)
+    return Solution.classify(X, k, res, converged=res <= tol)
 
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))

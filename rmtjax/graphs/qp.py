@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from rmtjax._linalg import eigh_stacked
+from rmtjax._solution import Solution, default_tol
 from rmtjax.graphs import _pair
-from rmtjax.graphs._pair import Solution
 
 __all__ = ["Solution", "qp_doubly_stochastic"]
 
@@ -28,7 +28,7 @@ def _project_affine(X: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))
-@functools.partial(jnp.vectorize, signature="(n,n),(n,n)->(n,n),(),(),()", excluded={2, 3})
+@functools.partial(jnp.vectorize, signature="(n,n),(n,n)->(n,n),(),()", excluded={2, 3})
 def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Array, ...]:
     """Consensus ADMM for ``min f(X) + I_affine(Y) + I_{>=0}(Z)`` s.t. ``X = Y = Z``."""
     n = A.shape[-1]
@@ -70,7 +70,7 @@ def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Ar
     zero = jnp.zeros_like(X0)
     init = (jnp.asarray(0, jnp.int32), X0, X0, zero, zero, rho0, jnp.asarray(jnp.inf, A.dtype))
     k, _, Z, _, _, _, res = jax.lax.while_loop(cond, body, init)
-    return Z, k, res, res <= tol
+    return Z, k, res
 
 
 def qp_doubly_stochastic(
@@ -94,8 +94,11 @@ def qp_doubly_stochastic(
       max_iter: iteration cap.
 
     Returns:
-      ``Solution(X, iterations, residual, converged)``; ``X`` is the nonnegative iterate ``Z``
-      (doubly stochastic up to the primal residual), shape ``(..., n, n)``.
+      :class:`~rmtjax.graphs.Solution` whose ``value`` is the nonnegative iterate ``Z``
+      (doubly stochastic up to the primal residual), shape ``(..., n, n)``; ``result`` is
+      ``successful``, ``nonfinite`` or ``max_steps_reached``, never ``diverged`` (ADMM
+      converges on this convex, feasible problem; its residuals are not monotone, so growth
+      on the way is no sign of divergence).
 
     References:
       Zaslavskiy, Bach, Vert, "A path following algorithm for the graph matching problem", IEEE
@@ -103,6 +106,7 @@ def qp_doubly_stochastic(
       Parikh, Chu, Peleato, Eckstein, "Distributed optimization ... ADMM", 2011, Sec. 3 and 7.1.
     """
     A, B = _pair.as_float_pair(A, B)
-    tol = _pair.default_tol(tol, A.dtype, 1e-4, 1e-7)
+    tol = default_tol(A.dtype, tol, f32=1e-4, f64=1e-7)
     max_iter = _pair.check_max_iter(max_iter)
-    return Solution(*_admm(A, B, tol, max_iter))
+    Z, k, res = _admm(A, B, tol, max_iter)
+    return Solution.classify(Z, k, res, converged=res <= tol)

@@ -202,7 +202,7 @@ def top_eigenvector(A: jax.Array, B: jax.Array) -> jax.Array:
 
 
 def _iterative(solver: Callable[..., Any]) -> Callable[..., jax.Array]:
-    """The solver's ``X``, with a ``RuntimeWarning`` when a concrete solve did not converge."""
+    """The solver's ``value``, with a ``RuntimeWarning`` when a concrete solve did not converge."""
 
     def similarity_only(A: jax.Array, B: jax.Array, **options: Any) -> jax.Array:
         solution = solver(A, B, **options)
@@ -213,7 +213,7 @@ def _iterative(solver: Callable[..., Any]) -> Callable[..., jax.Array]:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        return solution.X
+        return solution.value
 
     return similarity_only
 

@@ -1,6 +1,7 @@
 """Limit spectra: measures, Stieltjes fixed-point solvers, the MP map, CK/NTK limits."""
 
-from rmtjax.spectra.fixed_point import Solution, default_tol, solve_fixed_point
+from rmtjax._solution import RESULTS, Solution, default_tol
+from rmtjax.spectra.fixed_point import solve_fixed_point
 from rmtjax.spectra.kernel import kernel_solve, kernel_stieltjes
 from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_constants, ntk_limit
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
@@ -15,6 +16,7 @@ from rmtjax.spectra.moments import contour_moments
 from rmtjax.spectra.mp_map import mp_map, mp_map_stieltjes
 
 __all__ = [
+    "RESULTS",
     "DiscreteMeasure",
     "LimitSpectrum",
     "MarchenkoPastur",

@@ -27,35 +27,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Solution", "default_tol", "solve_fixed_point"]
+from rmtjax._solution import Solution, default_tol
+
+__all__ = ["solve_fixed_point"]
 
 Array = jax.Array
 
 _START_RATIO = 0.25
 _MIN_RATIO = 0.1
 _MAX_LEVEL_STEPS = 40
-
-
-class Solution(NamedTuple):
-    """Result of a fixed-point solve with its convergence record.
-
-    Attributes:
-      value: the root (complex), or a quantity computed from it.
-      converged: bool, residual below ``tol`` at the target (and finite).
-      iterations: int32, Newton/fixed-point steps taken over all continuation levels.
-      residual: relative residual ``|F(s) - s|_inf / |s|_inf`` at the root before the final
-        polishing Newton step (the step is kept only if it lowers the residual further).
-    """
-
-    value: Array
-    converged: Array
-    iterations: Array
-    residual: Array
-
-
-def default_tol(dtype: jnp.dtype) -> float:
-    """Default relative residual tolerance: 1e-12 in float64, 1e-5 in float32."""
-    return 1e-12 if jnp.finfo(dtype).bits >= 64 else 1e-5
 
 
 def _floor(dtype: jnp.dtype) -> float:
@@ -169,7 +149,7 @@ def _continuation(
         newton = st.x + jnp.linalg.solve(eye - jac, r)
         # At the target: one more Newton step (polish), kept only if it lowers the residual.
         start_polish = ok & final & ~st.polish
-        keep = st.polish & ~failed & jnp.all(jnp.isfinite(st.x))
+        keep = st.polish & ~failed & jnp.all(jnp.isfinite(st.x)) & (res <= st.residual)
         accepted = ok & ~st.polish
         fresh = accepted | stalled
         x = jnp.where(start_polish, newton, jnp.where(accepted, st.x, st.x_acc))
@@ -238,12 +218,17 @@ def solve_fixed_point(
       k: number of unknowns.
       eta: real scalar ``>= 0``, the target ``Im z``.
       scale: real scalar ``> 0``, the spectral scale where continuation starts.
-      tol: relative residual tolerance at the target (default :func:`default_tol`).
+      tol: relative residual tolerance at the target (default 1e-12 in float64, 1e-5 in
+        float32).
       max_steps: cap on the total number of Newton steps.
       dtype: real dtype of the solve (default: that of ``scale``).
 
     Returns:
-      :class:`Solution` with ``value = s`` (complex ``(k,)``).
+      :class:`~rmtjax.spectra.Solution` with ``value = s`` (complex ``(k,)``), ``residual`` the
+      relative residual ``|F(s) - s|_inf / |s|_inf`` at the target and ``result``
+      ``successful``, ``nonfinite`` (a NaN/inf root or residual, e.g. from NaN inputs) or
+      ``max_steps_reached``; never ``diverged`` (a Newton step that leaves ``C+`` or does
+      not lower the residual is retried from the last accepted root).
 
     References:
       E. Dobriban, "Efficient computation of limit spectra of sample covariance matrices",
@@ -252,7 +237,7 @@ def solve_fixed_point(
       (implicit gradients of fixed points).
     """
     rdt = jnp.asarray(scale).dtype if dtype is None else dtype
-    tol = default_tol(rdt) if tol is None else tol
+    tol = default_tol(rdt, tol)
     eta = jax.lax.stop_gradient(jnp.asarray(eta, rdt))
     scale = jax.lax.stop_gradient(jnp.asarray(scale, rdt))
     coords = _Coords(fn, 1 / scale)
@@ -275,4 +260,4 @@ def solve_fixed_point(
     x, (converged, iterations, residual) = jax.lax.custom_root(
         root, _to_real(s0), solve, tangent_solve, has_aux=True
     )
-    return Solution(_to_complex(x), converged > 0, iterations.astype(jnp.int32), residual)
+    return Solution.classify(_to_complex(x), iterations, residual, converged=converged > 0)

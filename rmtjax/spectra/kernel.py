@@ -17,12 +17,16 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from rmtjax._checks import check_finite, check_in_range, check_positive, is_concrete
-from rmtjax.spectra.fixed_point import Solution, default_tol, solve_fixed_point
+from rmtjax._solution import Solution, default_tol, raise_if_failed
+from rmtjax.spectra.fixed_point import solve_fixed_point
 from rmtjax.spectra.measures import DiscreteMeasure
 
 __all__ = ["as_measure", "kernel_solve", "kernel_stieltjes", "raise_if_unconverged"]
 
 Array = jax.Array
+
+# The old name of the shared check, kept for its callers.
+raise_if_unconverged = raise_if_failed
 
 
 def as_measure(mu: Any, name: str = "mu0") -> DiscreteMeasure:
@@ -147,7 +151,7 @@ def _point(
     sol = solve_fixed_point(fn, gammas.shape[0], eta=eta, scale=scale, tol=tol, max_steps=max_steps)
     _, T, R = _sweep(sol.value, zvec, mu0, gammas, b2)
     t = wvec[0] * T + jnp.sum(wvec[1:] * R)
-    return sol._replace(value=t)
+    return sol.derive(t)
 
 
 def kernel_solve(
@@ -163,7 +167,9 @@ def kernel_solve(
     """``t_L(z, w)`` of Fan & Wang with its convergence record (see :func:`kernel_stieltjes`).
 
     Returns:
-      :class:`Solution` whose fields have the broadcast leading shape of ``zvec, wvec``.
+      :class:`~rmtjax.spectra.Solution` whose fields have the broadcast leading shape of
+      ``zvec, wvec``; ``result`` as for :func:`~rmtjax.spectra.solve_fixed_point`, and
+      ``nonfinite`` where ``t_L`` itself is not finite.
     """
     mu0 = as_measure(mu0)
     gammas = jnp.asarray(gammas)
@@ -185,7 +191,7 @@ def kernel_solve(
     atoms, weights = _padded(mu0.atoms.astype(rdt)), _padded(mu0.weights.astype(rdt), 0.0)
     mu0 = DiscreteMeasure.tree_unflatten(None, (atoms, weights))
     gammas, b2 = gammas.astype(rdt), jnp.asarray(b, rdt) ** 2
-    tol = default_tol(rdt) if tol is None else tol
+    tol = default_tol(rdt, tol)
     shape = jnp.broadcast_shapes(zvec.shape, wvec.shape)
     zflat = _padded(jnp.broadcast_to(zvec, shape).astype(cdt).reshape(-1, L + 2))
     wflat = _padded(jnp.broadcast_to(wvec, shape).astype(cdt).reshape(-1, L + 2))
@@ -220,29 +226,6 @@ def _solve_batch(
 ) -> Solution:
     point = functools.partial(_point, tol=tol, max_steps=max_steps)
     return jax.vmap(point, in_axes=(0, 0, None, None, None))(zflat, wflat, mu0, gammas, b2)
-
-
-def raise_if_unconverged(sol: Solution, what: str, throw: bool) -> Array:
-    """Return ``sol.value``, never an unconverged one silently.
-
-    With ``throw=True``: on concrete values raise ``RuntimeError`` if any point did not
-    converge; under tracing (``jit``/``vmap``/``grad``) replace unconverged values by NaN.
-    With ``throw=False`` return the raw values (inspect the :class:`Solution` instead).
-    """
-    if not throw:
-        return sol.value
-    if is_concrete(sol.converged):
-        converged = np.asarray(sol.converged)
-        if not converged.all():
-            bad = int(np.sum(~converged))
-            worst = float(np.nanmax(np.where(converged, 0.0, np.asarray(sol.residual))))
-            raise RuntimeError(
-                f"{what}: the fixed-point solve did not converge at {bad} of "
-                f"{sol.converged.size} points (worst relative residual {worst:.3g}); "
-                "raise max_steps, loosen tol, or pass throw=False and inspect .solve()"
-            )
-        return sol.value
-    return jnp.where(sol.converged, sol.value, jnp.nan)
 
 
 def kernel_stieltjes(
@@ -281,7 +264,9 @@ def kernel_stieltjes(
       b: activation constant ``b = E[sigma'(xi)]`` in ``[-1, 1]``.
       tol: relative residual tolerance (default 1e-12 in float64, 1e-5 in float32).
       max_steps: cap on Newton steps per point.
-      throw: see :func:`raise_if_unconverged`.
+      throw: ``True``: raise if any point did not converge (``RuntimeError`` at once; under
+        ``jit`` a ``jax.errors.JaxRuntimeError`` when the program runs); ``False``: NaN at
+        those points (:func:`kernel_solve` gives the full record).
 
     Returns:
       ``(...)`` complex array of ``t_L(z, w)``.
@@ -291,4 +276,4 @@ def kernel_stieltjes(
       linear-width neural networks", NeurIPS 2020, Lemma/Theorem 3.7 and its proof (§F).
     """
     sol = kernel_solve(zvec, wvec, mu0, gammas, b, tol=tol, max_steps=max_steps)
-    return raise_if_unconverged(sol, "kernel_stieltjes", throw)
+    return raise_if_failed(sol, "kernel_stieltjes", throw)

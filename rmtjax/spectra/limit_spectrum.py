@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmtjax._checks import check_finite, check_in_range, check_positive, is_concrete
-from rmtjax.spectra.fixed_point import Solution, default_tol
-from rmtjax.spectra.kernel import as_measure, kernel_solve, layer_bounds, raise_if_unconverged
+from rmtjax._solution import Solution, default_tol, raise_if_failed
+from rmtjax.spectra.kernel import as_measure, kernel_solve, layer_bounds
 from rmtjax.spectra.measures import DiscreteMeasure
 from rmtjax.spectra.moments import contour_moments
 
@@ -120,7 +120,9 @@ class LimitSpectrum:
     def solve(self, z: Any) -> Solution:
         """``m(z)`` with its convergence record, for ``z`` of any shape in the closed ``C+``.
 
-        ``converged`` also requires the Herglotz sign ``Im m >= 0`` (up to rounding).
+        A root with the wrong Herglotz sign, ``Im m < -sqrt(tol) |m|``, is not the Stieltjes
+        transform: its ``result`` is ``diverged`` (the solve left the upper half-plane where
+        ``m`` lies).
         """
         z = jnp.asarray(z)
         check_finite(z, "z")
@@ -134,18 +136,19 @@ class LimitSpectrum:
         sol = kernel_solve(
             zvec, wvec, self.mu0, self.gammas, self.b, tol=self.tol, max_steps=self.max_steps
         )
-        tol = default_tol(self.q.dtype) if self.tol is None else self.tol
+        tol = default_tol(self.q.dtype, self.tol)
         herglotz = jnp.imag(sol.value) >= -(tol**0.5) * jnp.abs(sol.value)
-        return sol._replace(converged=sol.converged & herglotz)
+        return sol.derive(diverged=~herglotz)
 
     def stieltjes(self, z: Any, *, throw: bool = True) -> Array:
         """``m(z) = ∫ dmu(x) / (x - z)`` for ``z`` of any shape, ``Im z >= 0``.
 
         At real ``z`` inside the support this is the boundary value ``m(x + i0)``. With
-        ``throw=True`` an unconverged point raises ``RuntimeError`` (NaN under tracing); see
-        :meth:`solve` for the full record.
+        ``throw=True`` an unconverged point raises: ``RuntimeError`` at once, or under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs. With ``throw=False`` it is NaN
+        (real and imaginary parts); see :meth:`solve` for the full record.
         """
-        return raise_if_unconverged(self.solve(z), "LimitSpectrum.stieltjes", throw)
+        return raise_if_failed(self.solve(z), "LimitSpectrum.stieltjes", throw)
 
     def density(self, x: Any, eta: Any = None, *, throw: bool = True) -> Array:
         """Density ``rho(x) = Im m(x + i eta) / pi`` at real ``x`` of any shape.
@@ -212,7 +215,7 @@ class LimitSpectrum:
 
 def _inside(spec: LimitSpectrum, x: Array) -> Array:
     m = spec.solve(x).value
-    tol = default_tol(spec.q.dtype) if spec.tol is None else spec.tol
+    tol = default_tol(spec.q.dtype, spec.tol)
     return jnp.imag(m) > tol**0.5 * jnp.abs(m)
 
 

@@ -59,7 +59,8 @@ def mp_map_stieltjes(
       nu: a :class:`~rmtjax.spectra.DiscreteMeasure` on ``[0, ∞)`` or a 1-D array of atoms.
       tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
       max_steps: Newton step cap per point.
-      throw: raise ``RuntimeError`` on an unconverged point (NaN under tracing); use
+      throw: raise on an unconverged point (``RuntimeError`` at once; under ``jit`` a
+        ``jax.errors.JaxRuntimeError`` when the program runs), else NaN there; use
         ``mp_map(gamma, nu).solve(z)`` for the full convergence record.
 
     Returns:

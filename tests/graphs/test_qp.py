@@ -29,7 +29,7 @@ def test_solution_is_feasible_and_optimal(x64):
     A, B, _ = _pair(0, 0.3)
     sol = qp_doubly_stochastic(A, B)
     assert bool(sol.converged) and float(sol.residual) <= 1e-7
-    X, A, B = np.asarray(sol.X), np.asarray(A), np.asarray(B)
+    X, A, B = np.asarray(sol.value), np.asarray(A), np.asarray(B)
     assert X.min() >= 0
     np.testing.assert_allclose(X.sum(0), 1, atol=1e-6)
     np.testing.assert_allclose(X.sum(1), 1, atol=1e-6)
@@ -49,19 +49,19 @@ def test_isomorphic_pair_gives_the_permutation(x64):
     sol = qp_doubly_stochastic(A, B)
     assert bool(sol.converged)
     P = np.asarray(jax.nn.one_hot(perm, N))
-    np.testing.assert_allclose(np.asarray(sol.X), P, atol=1e-3)
-    np.testing.assert_array_equal(round_to_permutation(sol.X), perm)
+    np.testing.assert_allclose(np.asarray(sol.value), P, atol=1e-3)
+    np.testing.assert_array_equal(round_to_permutation(sol.value), perm)
 
 
 def test_batched_equals_single(x64):
     A0, B0, _ = _pair(2, 0.2)
     A1, B1, _ = _pair(3, 0.2)
     sol = qp_doubly_stochastic(jnp.stack([A0, A1]), jnp.stack([B0, B1]))
-    chex.assert_shape(sol.X, (2, N, N))
+    chex.assert_shape(sol.value, (2, N, N))
     chex.assert_shape(sol.iterations, (2,))
     for k, (A, B) in enumerate([(A0, B0), (A1, B1)]):
         single = qp_doubly_stochastic(A, B)
-        chex.assert_trees_all_close(sol.X[k], single.X, atol=1e-10)
+        chex.assert_trees_all_close(sol.value[k], single.value, atol=1e-10)
         assert int(sol.iterations[k]) == int(single.iterations)
 
 

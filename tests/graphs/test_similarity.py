@@ -157,7 +157,7 @@ def test_isorank_is_the_dense_fixed_point(x64):
     sol = isorank(A, B, alpha)
     assert bool(sol.converged)
     np.testing.assert_allclose(ref.sum(), 1.0)
-    chex.assert_trees_all_close(sol.X, ref - (1 - alpha) / n**2, atol=1e-12)
+    chex.assert_trees_all_close(sol.value, ref - (1 - alpha) / n**2, atol=1e-12)
 
 
 def test_eigenalign_is_the_dense_top_eigenvector(x64):
@@ -173,7 +173,7 @@ def test_eigenalign_is_the_dense_top_eigenvector(x64):
     ref = (top * np.sign(top.sum())).reshape(6, 6, order="F")
     sol = eigenalign(A, B, alpha=1.0, epsilon=1e-3)
     assert bool(sol.converged)
-    chex.assert_trees_all_close(sol.X, ref, atol=1e-8)
+    chex.assert_trees_all_close(sol.value, ref, atol=1e-8)
 
 
 def test_degree_profile_matches_scipy_wasserstein(x64):
