@@ -1,8 +1,9 @@
 """Limit spectra: measures, Stieltjes fixed-point solvers, the MP map, CK/NTK limits."""
 
+from rmtjax.activations import Activation, get_activation, ntk_constants
 from rmtjax.spectra.fixed_point import Solution, default_tol, solve_fixed_point
 from rmtjax.spectra.kernel import kernel_solve, kernel_stieltjes
-from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_constants, ntk_limit
+from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_limit
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
 from rmtjax.spectra.measures import (
     DiscreteMeasure,
@@ -15,6 +16,7 @@ from rmtjax.spectra.moments import contour_moments
 from rmtjax.spectra.mp_map import mp_map, mp_map_stieltjes
 
 __all__ = [
+    "Activation",
     "DiscreteMeasure",
     "LimitSpectrum",
     "MarchenkoPastur",
@@ -24,6 +26,7 @@ __all__ = [
     "ck_limit",
     "contour_moments",
     "default_tol",
+    "get_activation",
     "kernel_solve",
     "kernel_stieltjes",
     "marchenko_pastur",
