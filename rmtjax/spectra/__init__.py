@@ -1,6 +1,7 @@
 """Limit spectra: measures, Stieltjes fixed-point solvers, the MP map, CK/NTK limits."""
 
 from rmtjax.activations import Activation, get_activation, ntk_constants
+from rmtjax.spectra.comparison import LimitCurve, ks_distance, limit_curve
 from rmtjax.spectra.fixed_point import Solution, default_tol, solve_fixed_point
 from rmtjax.spectra.kernel import kernel_solve, kernel_stieltjes
 from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_limit
@@ -18,6 +19,7 @@ from rmtjax.spectra.mp_map import mp_map, mp_map_stieltjes
 __all__ = [
     "Activation",
     "DiscreteMeasure",
+    "LimitCurve",
     "LimitSpectrum",
     "MarchenkoPastur",
     "Semicircle",
@@ -29,6 +31,8 @@ __all__ = [
     "get_activation",
     "kernel_solve",
     "kernel_stieltjes",
+    "ks_distance",
+    "limit_curve",
     "marchenko_pastur",
     "mp_map",
     "mp_map_stieltjes",
