@@ -33,9 +33,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from rmtjax.experiments._spectra_plots import KernelSpectraConfig, compare_with_limits, data_key
 from rmtjax.experiments.config import param
 from rmtjax.experiments.context import RunContext
+from rmtjax.experiments.kernel_spectra import KernelSpectraConfig, compare_with_limits, data_key
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import gaussian_inputs
 
@@ -49,8 +49,9 @@ class CkNtkSpectraConfig(KernelSpectraConfig):
     n: int = param(3000, low=2, doc="number of samples")
     d0: int = param(1000, low=1, doc="input dimension")
 
-    def sample_count(self) -> int:
-        return self.n
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_widths(self.n)
 
 
 def run(config: CkNtkSpectraConfig, ctx: RunContext) -> dict:

@@ -32,9 +32,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from rmtjax.experiments._spectra_plots import KernelSpectraConfig, compare_with_limits, data_key
 from rmtjax.experiments.config import ConfigError, param
 from rmtjax.experiments.context import RunContext
+from rmtjax.experiments.kernel_spectra import KernelSpectraConfig, compare_with_limits, data_key
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import (
     ImageData,
@@ -63,8 +63,9 @@ class RealDataSpectraConfig(KernelSpectraConfig):
         (3000,) * 5, low=1, doc="hidden widths d_1..d_L (each >= n; the talk: 10000)"
     )
 
-    def sample_count(self) -> int:
-        return self.n or (1797 if self.data_path is None else 5000)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_widths(self.n or (1797 if self.data_path is None else 5000))
 
 
 def load_images(config: RealDataSpectraConfig) -> tuple[str, ImageData]:

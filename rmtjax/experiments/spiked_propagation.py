@@ -43,11 +43,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rmtjax._linalg import eigvalsh_stacked
-from rmtjax.experiments._spectra_plots import ACTIVATIONS
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
-from rmtjax.nets import get_activation, init_mlp, layer_outputs, spiked_inputs
+from rmtjax.nets import PRESETS, get_activation, init_mlp, layer_outputs, spiked_inputs
 from rmtjax.spectra import DiscreteMeasure, LimitSpectrum
 
 __all__ = ["SETTINGS", "SpikedPropagationConfig", "bulk_edges", "spiked_trial"]
@@ -65,7 +64,7 @@ class SpikedPropagationConfig(ExperimentConfig):
     strengths: tuple[float, ...] = param((4.0, 2.5), low=0.0, doc="spike strengths s_k")
     support: int = param(20, low=1, doc="samples carrying each spike in the sparse setting")
     noise: float = param(1.0, low=0.0, closed=(False, True), doc="noise level")
-    activation: str = param("arctan", choices=ACTIVATIONS, doc="activation (standardised)")
+    activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardised)")
     margin: float = param(
         0.02, low=0.0, in_fingerprint=False, doc="outliers: eigenvalues > edge * (1 + margin)"
     )

@@ -1,6 +1,6 @@
 """Networks and kernels: standardised activations, the Fan–Wang MLP, CK/NTK, input data."""
 
-from rmtjax.nets.activations import PRESETS, Activation, get_activation
+from rmtjax.activations import PRESETS, Activation, get_activation
 from rmtjax.nets.data import (
     ImageData,
     Orthogonality,

@@ -25,7 +25,7 @@ from rmtjax._checks import (
     check_symmetric,
     is_concrete,
 )
-from rmtjax.nets.activations import get_activation
+from rmtjax.activations import get_activation
 
 __all__ = [
     "ImageData",

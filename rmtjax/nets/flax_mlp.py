@@ -9,7 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-from rmtjax.nets.activations import Activation
+from rmtjax.activations import Activation
 from rmtjax.nets.mlp import MLPParams, _check_params, _check_widths, forward
 
 __all__ = ["MLP", "from_flax_variables", "to_flax_variables"]

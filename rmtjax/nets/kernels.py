@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmtjax._checks import check_choice, check_finite
-from rmtjax.nets.activations import Activation, get_activation
+from rmtjax.activations import Activation, get_activation
 from rmtjax.nets.mlp import MLPParams, _batched, _forward, _layers, _output
 
 __all__ = ["conjugate_kernel", "empirical_ntk", "ntk", "ntk_surrogate"]

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmtjax._checks import check_finite
-from rmtjax.nets.activations import Activation, get_activation
+from rmtjax.activations import Activation, get_activation
 
 __all__ = ["MLPParams", "forward", "init_mlp", "layer_outputs"]
 

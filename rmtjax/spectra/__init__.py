@@ -1,9 +1,11 @@
 """Limit spectra: measures, Stieltjes fixed-point solvers, the MP map, CK/NTK limits."""
 
 from rmtjax._solution import RESULTS, Solution, default_tol
+from rmtjax.activations import Activation, get_activation, ntk_constants
+from rmtjax.spectra.comparison import LimitCurve, ks_distance, limit_curve
 from rmtjax.spectra.fixed_point import solve_fixed_point
 from rmtjax.spectra.kernel import kernel_solve, kernel_stieltjes
-from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_constants, ntk_limit
+from rmtjax.spectra.kernel_limits import activation_constants, ck_limit, ntk_limit
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
 from rmtjax.spectra.measures import (
     DiscreteMeasure,
@@ -17,7 +19,9 @@ from rmtjax.spectra.mp_map import mp_map, mp_map_stieltjes
 
 __all__ = [
     "RESULTS",
+    "Activation",
     "DiscreteMeasure",
+    "LimitCurve",
     "LimitSpectrum",
     "MarchenkoPastur",
     "Semicircle",
@@ -26,8 +30,11 @@ __all__ = [
     "ck_limit",
     "contour_moments",
     "default_tol",
+    "get_activation",
     "kernel_solve",
     "kernel_stieltjes",
+    "ks_distance",
+    "limit_curve",
     "marchenko_pastur",
     "mp_map",
     "mp_map_stieltjes",

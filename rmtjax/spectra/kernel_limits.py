@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from rmtjax._checks import check_in_range, is_concrete
+from rmtjax.activations import get_activation, ntk_constants
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
 
-__all__ = ["activation_constants", "ck_limit", "ntk_constants", "ntk_limit"]
+__all__ = ["activation_constants", "ck_limit", "ntk_limit"]
 
 Array = jax.Array
 
@@ -20,8 +21,8 @@ def activation_constants(activation: Any) -> tuple[Array, Array]:
 
     Args:
       activation: a preset name (``"arctan"``; resolved by
-        ``rmtjax.nets.activations.get_activation``), any object with attributes ``.a`` and
-        ``.b`` (an ``rmtjax.nets.Activation``), or a pair ``(a, b)`` of floats or arrays
+        ``rmtjax.activations.get_activation``), any object with attributes ``.a`` and
+        ``.b`` (an ``rmtjax.activations.Activation``), or a pair ``(a, b)`` of floats or arrays
         (possibly traced, for gradients).
 
     Returns:
@@ -29,13 +30,6 @@ def activation_constants(activation: Any) -> tuple[Array, Array]:
       on concrete values.
     """
     if isinstance(activation, str):
-        try:
-            from rmtjax.nets.activations import get_activation
-        except ImportError as err:
-            raise ImportError(
-                f"activation={activation!r} needs rmtjax.nets.activations.get_activation; "
-                "pass the constants as a pair (a, b) instead"
-            ) from err
         activation = get_activation(activation)
     if hasattr(activation, "a") and hasattr(activation, "b"):
         a, b = activation.a, activation.b
@@ -53,33 +47,6 @@ def activation_constants(activation: Any) -> tuple[Array, Array]:
     if is_concrete(a) and is_concrete(b) and not float(a) >= float(b) ** 2 * (1 - 1e-9):
         raise ValueError(f"activation constants need a = E sigma'^2 >= b^2; got a={a}, b={b}")
     return a, b
-
-
-def ntk_constants(a: Any, b: Any, L: int) -> tuple[Array, Array]:
-    """NTK coefficients ``q_{-1}`` and ``(q_0, ..., q_L)`` of Fan & Wang.
-
-    ``q_{-1} = sum_{l=0}^{L-1} (a^{L-l} - b^{2(L-l)})``, ``q_l = b^{2(L-l)}`` (so ``q_L = 1``),
-    with ``a = E sigma'(xi)^2`` and ``b = E sigma'(xi)``.
-
-    Args:
-      a: scalar ``E sigma'(xi)^2``.
-      b: scalar ``E sigma'(xi)``.
-      L: number of hidden layers (static int >= 1).
-
-    Returns:
-      ``(q_minus1, q)`` with ``q_minus1`` a scalar and ``q`` of shape ``(L + 1,)``.
-
-    References:
-      Z. Fan, Z. Wang, NeurIPS 2020, Theorem 3.7 (eq. for ``r_+`` and ``q_l``).
-    """
-    if not isinstance(L, int) or L < 1:
-        raise ValueError(f"L must be an integer >= 1; got {L!r}")
-    a, b = jnp.asarray(a), jnp.asarray(b)
-    dt = jnp.result_type(a, b, float)
-    a, b2 = a.astype(dt), (b * b).astype(dt)
-    q = jnp.stack([b2 ** (L - l) for l in range(L + 1)])  # integer powers: smooth at b = 0
-    q_minus1 = sum(a ** (L - l) for l in range(L)) - jnp.sum(q[:-1])
-    return q_minus1, q
 
 
 def ck_limit(
@@ -127,7 +94,7 @@ def ntk_limit(
     """Limit spectrum of the Neural Tangent Kernel of a depth-``L`` network.
 
     ``K_NTK`` has the limit spectrum of ``q_{-1} I + sum_{l=0}^{L} q_l X_l^T X_l`` with the
-    constants of :func:`ntk_constants`; computed as
+    constants of :func:`rmtjax.activations.ntk_constants`; computed as
     ``m_NTK(z) = t_L((-z + q_{-1}, q_0, ..., q_L), (1, 0, ..., 0))``.
 
     Args:

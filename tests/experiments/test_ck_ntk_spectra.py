@@ -1,4 +1,4 @@
-"""ck_ntk_spectra and the shared helpers of _spectra_plots: KS against scipy, limit-curve moments
+"""ck_ntk_spectra and the numerics it compares with: KS against scipy, limit-curve moments
 against the closed-form moment recursion, and a small run against the Fan–Wang limits.
 
 All limit computations here use n = 256 atoms and L = 3 layers (float64), like the tests of
@@ -8,30 +8,22 @@ real_data_spectra and spiked_propagation, so the fixed-point solver compiles onc
 import jax
 import numpy as np
 import pytest
-from scipy import stats
 
-from rmtjax.experiments._spectra_plots import LimitCurve, data_key, ks_distance, limit_curve
 from rmtjax.experiments.ck_ntk_spectra import CkNtkSpectraConfig
 from rmtjax.experiments.config import ConfigError, load_config
 from rmtjax.experiments.context import run_experiment
+from rmtjax.experiments.kernel_spectra import data_key
 from rmtjax.nets import gaussian_inputs, get_activation
-from rmtjax.spectra import DiscreteMeasure, ck_limit, ntk_limit
+from rmtjax.spectra import (
+    DiscreteMeasure,
+    LimitCurve,
+    ck_limit,
+    ks_distance,
+    limit_curve,
+    ntk_limit,
+)
 
 N, D0, HIDDEN = 256, 200, (512, 512, 512)
-
-
-def _uniform_curve() -> LimitCurve:
-    x = np.linspace(0.0, 1.0, 201)
-    return LimitCurve(x, np.ones_like(x), x.copy(), np.array([[0.0, 1.0]]), 0)
-
-
-def test_ks_distance_matches_scipy_kstest():
-    sample = np.random.default_rng(0).beta(2.0, 3.0, size=500)
-    expected = stats.kstest(sample, "uniform").statistic
-    np.testing.assert_allclose(ks_distance(sample, _uniform_curve()), expected, rtol=1e-12)
-    # Midpoint quantiles are the closest n-point sample to the law: KS = 1/(2n) exactly.
-    n = 40
-    np.testing.assert_allclose(ks_distance((np.arange(n) + 0.5) / n, _uniform_curve()), 0.5 / n)
 
 
 def _curve_moment(curve: LimitCurve, k: int) -> float:

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from rmtjax.nets.activations import get_activation
+from rmtjax.activations import get_activation
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import empirical_ntk, ntk
 from rmtjax.nets.mlp import forward

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from rmtjax.nets.activations import PRESETS, get_activation
+from rmtjax.activations import PRESETS, get_activation
 from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk, ntk_surrogate
 from rmtjax.nets.mlp import forward, init_mlp, layer_outputs
 from tests.nets._fixtures import mlp_params, normal

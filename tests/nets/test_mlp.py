@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rmtjax.nets.activations import get_activation
+from rmtjax.activations import get_activation
 from rmtjax.nets.mlp import MLPParams, forward, init_mlp, layer_outputs
 from tests.nets._fixtures import mlp_params, normal
 

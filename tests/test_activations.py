@@ -1,4 +1,4 @@
-"""Tests for rmtjax/nets/activations.py against closed forms and scipy quadrature."""
+"""Tests for rmtjax/activations.py against closed forms and scipy quadrature."""
 
 import chex
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from rmtjax.nets.activations import PRESETS, Activation, get_activation
+from rmtjax.activations import PRESETS, Activation, get_activation
 
 
 def _gauss_expect(f):

@@ -18,9 +18,8 @@ import numpy as np
 from jax.scipy.special import erf
 
 from rmtjax._checks import check_choice, is_concrete
-from rmtjax.spectra.kernel_limits import ntk_constants
 
-__all__ = ["PRESETS", "Activation", "get_activation"]
+__all__ = ["PRESETS", "Activation", "get_activation", "ntk_constants"]
 
 _NODES_PER_SIDE = 64
 _ZERO_VARIANCE_RTOL = 1e-12
@@ -218,7 +217,7 @@ class Activation:
 
         Returns:
           ``(q_minus1, q)``: a scalar and an array ``(L + 1,)`` (``q[L] = 1``), as
-          ``rmtjax.spectra.ntk_constants(a, b, L)`` returns them.
+          :func:`ntk_constants` returns them.
 
         References:
           Fan and Wang (NeurIPS 2020), Lemma 3.5 / Eq. (3.4).
@@ -226,6 +225,33 @@ class Activation:
         if not isinstance(L, int | np.integer) or L < 1:
             raise ValueError(f"L must be an integer >= 1; got {L!r}")
         return ntk_constants(self.a, self.b, int(L))
+
+
+def ntk_constants(a: Any, b: Any, L: int) -> tuple[jax.Array, jax.Array]:
+    """NTK coefficients ``q_{-1}`` and ``(q_0, ..., q_L)`` of Fan & Wang.
+
+    ``q_{-1} = sum_{l=0}^{L-1} (a^{L-l} - b^{2(L-l)})``, ``q_l = b^{2(L-l)}`` (so ``q_L = 1``),
+    with ``a = E sigma'(xi)^2`` and ``b = E sigma'(xi)``.
+
+    Args:
+      a: scalar ``E sigma'(xi)^2``.
+      b: scalar ``E sigma'(xi)``.
+      L: number of hidden layers (static int >= 1).
+
+    Returns:
+      ``(q_minus1, q)`` with ``q_minus1`` a scalar and ``q`` of shape ``(L + 1,)``.
+
+    References:
+      Z. Fan, Z. Wang, NeurIPS 2020, Theorem 3.7 (eq. for ``r_+`` and ``q_l``).
+    """
+    if not isinstance(L, int) or L < 1:
+        raise ValueError(f"L must be an integer >= 1; got {L!r}")
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    dt = jnp.result_type(a, b, float)
+    a, b2 = a.astype(dt), (b * b).astype(dt)
+    q = jnp.stack([b2 ** (L - l) for l in range(L + 1)])  # integer powers: smooth at b = 0
+    q_minus1 = sum(a ** (L - l) for l in range(L)) - jnp.sum(q[:-1])
+    return q_minus1, q
 
 
 def _as_float(x: Any) -> jax.Array:
