@@ -29,8 +29,9 @@ from rmtjax.experiments.config import (
     read_yaml,
 )
 from rmtjax.experiments.context import run_experiment
-from rmtjax.experiments.engine import StoreError, maybe_initialize_distributed
+from rmtjax.experiments.engine import maybe_initialize_distributed
 from rmtjax.experiments.registry import Experiment, get_experiment, list_experiments
+from rmtjax.experiments.store import StoreError
 
 __all__ = ["main"]
 

@@ -99,7 +99,7 @@ def test_results_dir_of_another_run_is_an_error(tmp_path, toy_yaml, capsys):
     assert main(["run", str(toy_yaml), "--out", out, "--quiet"]) == 0
     assert main(["run", str(toy_yaml), "--out", out, "--quiet", "--set", "seed=3"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: chunk store ") and "belongs to another run (fingerprint" in err
+    assert err.startswith("error: chunks store ") and "belongs to another run (fingerprint" in err
     assert err.count("\n") == 1
 
 

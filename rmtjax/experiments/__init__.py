@@ -15,18 +15,14 @@ from rmtjax.experiments.config import (
     to_dict,
 )
 from rmtjax.experiments.context import RunContext, run_experiment
-from rmtjax.experiments.engine import (
-    StoreError,
-    maybe_initialize_distributed,
-    run_trials,
-    trial_key,
-)
+from rmtjax.experiments.engine import maybe_initialize_distributed, run_trials, trial_key
 from rmtjax.experiments.registry import (
     Experiment,
     get_experiment,
     list_experiments,
     register,
 )
+from rmtjax.experiments.store import StoreError
 
 __all__ = [
     "ConfigError",

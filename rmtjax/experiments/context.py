@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ import yaml
 from matplotlib.figure import Figure
 
 from rmtjax.experiments.config import fingerprint, to_dict
-from rmtjax.experiments.engine import atomic_write, run_trials
+from rmtjax.experiments.engine import run_trials
 from rmtjax.experiments.registry import experiment_for_config
+from rmtjax.experiments.store import atomic_write
 
 __all__ = ["RunContext", "run_experiment", "to_json"]
 
@@ -61,6 +62,7 @@ class RunContext:
         *,
         params: Any = None,
         seed: int | None = None,
+        cache_key: Hashable | None = None,
     ) -> Any:
         """Run ``n_trials`` trials of ``trial_fn`` resumably; see ``engine.run_trials``.
 
@@ -75,6 +77,10 @@ class RunContext:
           n_trials: number of trials.
           params: passed to every trial (avoids recompiling across a parameter sweep).
           seed: root seed, ``config.seed`` by default.
+          cache_key: hashable value naming the static parameters ``trial_fn`` closes over;
+            stores with equal keys (within this experiment) share one compiled program, e.g.
+            every ``delta`` of a sweep passed through ``params``. By default the program is
+            cached under the store's fingerprint (one compilation per store and config).
 
         Returns:
           The outputs as numpy arrays with leading axis ``n_trials``.
@@ -89,6 +95,7 @@ class RunContext:
             chunk_size=self.config.chunk_size,
             store=self.out_dir / "chunks" / name,
             fingerprint=f"{self.experiment}/{name}/{fingerprint(self.config)}",
+            cache_key=None if cache_key is None else (self.experiment, cache_key),
             progress=self.progress,
             desc=name,
         )
