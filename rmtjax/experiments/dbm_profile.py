@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 
 from rmtjax._linalg import eigh_stacked
-from rmtjax.experiments.config import ExperimentConfig, param
+from rmtjax.experiments.config import ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs.models import correlated_wigner, unpermute
@@ -54,6 +54,10 @@ class DbmProfileConfig(ExperimentConfig):
     bins: int = param(64, low=4, doc="bins of t = (lambda_i - mu_j) / delta")
     trials: int = param(40, low=1, in_fingerprint=False, doc="trials per delta")
     chunk_size: int = param(8, low=1, in_fingerprint=False, doc="trials per compiled batch")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_nonempty(self, "deltas")
 
 
 def profile_trial(n: int, bulk: float, span: float, bins: int):

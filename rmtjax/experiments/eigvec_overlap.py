@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs.models import correlated_erdos_renyi, unpermute
@@ -44,6 +44,7 @@ class EigvecOverlapConfig(ExperimentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_nonempty(self, "deltas")
         if not (1 <= self.index - self.window and self.index + self.window <= self.n):
             raise ConfigError(
                 f"index - window .. index + window must lie in 1..n={self.n}; "

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.engine import trial_key
 from rmtjax.experiments.registry import Experiment, register
@@ -129,10 +129,10 @@ class GrampaRecoveryConfig(ExperimentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("methods", "models", "sigmas", "dense_deltas", "sparse_deltas"):
+        keys = ("methods", "models", "sigmas", "dense_deltas", "sparse_deltas")
+        require_nonempty(self, *keys)
+        for key in keys:
             values = getattr(self, key)
-            if not values:
-                raise ConfigError(f"{key} must not be empty")
             if len(set(values)) != len(values):
                 raise ConfigError(f"{key} must not repeat values; got {list(values)}")
         for name, q, deltas in (
