@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -37,6 +37,7 @@ from rmtjax.experiments.store import ChunkStore, StoreError
 __all__ = [
     "StoreError",
     "maybe_initialize_distributed",
+    "on_process_zero",
     "run_trials",
     "trial_key",
 ]
@@ -45,6 +46,7 @@ _AXIS = "trials"
 _CACHE_SIZE = 64
 
 Pytree = Any
+T = TypeVar("T")
 
 
 def trial_key(seed: int, t: int) -> jax.Array:
@@ -270,18 +272,37 @@ def _load_store_everywhere(
 
     Returns the store on process 0 (the writer) and None elsewhere.
     """
-    error, chunks = None, None
+
+    def open_and_read() -> ChunkStore:
+        chunks = ChunkStore(store, identity)
+        chunks.create({"n_trials": done.size})
+        chunks.read_into(done, leaves)
+        return chunks
+
+    chunks = on_process_zero(open_and_read, f"the chunk store {store}")
+    done, leaves = multihost_utils.broadcast_one_to_all((done.astype(np.uint8), leaves))
+    return chunks, np.array(done, bool), [np.array(x) for x in leaves]  # writable copies
+
+
+def on_process_zero(fn: Callable[[], T], what: str) -> T | None:
+    """Run ``fn`` on process 0 only; a :class:`StoreError` there is raised on every process.
+
+    Args:
+      fn: the work of the writing process (opening or checking a store).
+      what: names the store in the other processes' error message.
+
+    Returns:
+      ``fn()`` on process 0, None on the others.
+    """
+    error, result = None, None
     if jax.process_index() == 0:
         try:
-            chunks = ChunkStore(store, identity)
-            chunks.create({"n_trials": done.size})
-            chunks.read_into(done, leaves)
+            result = fn()
         except StoreError as e:
             error = e
     failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
     if error is not None:
         raise error
     if failed:
-        raise StoreError(f"process 0 rejected the chunk store {store} (see its error)")
-    done, leaves = multihost_utils.broadcast_one_to_all((done.astype(np.uint8), leaves))
-    return chunks, np.array(done, bool), [np.array(x) for x in leaves]  # writable copies
+        raise StoreError(f"process 0 rejected {what} (see its error)")
+    return result

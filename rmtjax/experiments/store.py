@@ -18,12 +18,27 @@ stores build on it:
       step_<step>.npz                one tracking point
       checkpoint.msgpack             the training state at the latest tracking point
 
+- :class:`ResultsStore` (the directory ``rmtjax run --out DIR`` writes; the others live in it)::
+
+      manifest.json                  identity: experiment, fingerprint; info: the config fields
+      config.yaml                    the resolved config (first file of a run)
+      data.npz  <figure>.png         results
+      chunks/<name>/                 one ChunkStore per trial computation
+      history/                       a HistoryStore (training experiments)
+      summary.json                   written last: experiment, fingerprint, "complete": true
+
+  A run checks the whole directory before writing anything (identity, every checksum), then
+  removes ``summary.json``, writes ``config.yaml``, the results, and ``summary.json`` last:
+  a directory without ``summary.json`` is an incomplete run, and a rerun resumes it.
+  :func:`check_results` reports on a directory (``rmtjax check DIR``).
+
 Every failure (a directory of another run, a corrupt or missing file, a file in the way) is a
 :class:`StoreError` whose message is one line naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -37,11 +52,14 @@ import numpy as np
 
 __all__ = [
     "MANIFEST",
+    "CheckReport",
     "ChunkStore",
     "HistoryStore",
+    "ResultsStore",
     "Store",
     "StoreError",
     "atomic_write",
+    "check_results",
 ]
 
 MANIFEST = "manifest.json"
@@ -94,8 +112,10 @@ class Store:
 
     Args:
       directory: the store's folder.
-      kind: what the store holds (``"chunks"``, ``"history"``, ``"results"``).
-      identity: JSON data naming the run; a stored manifest must hold exactly this.
+      kind: what the store holds (``"chunks"``, ``"history"``, ``"results"``); None with
+        ``identity=None`` opens any store.
+      identity: JSON data naming the run; a stored manifest must hold exactly this. None
+        opens the stored one read-only (to inspect a directory).
       writer: whether this process writes (process 0 of a multi-process run); a reader
         never changes the directory.
       data_files: a pattern of the file names this store writes itself; files matching it
@@ -110,18 +130,22 @@ class Store:
     def __init__(
         self,
         directory: str | Path,
-        kind: str,
-        identity: Mapping[str, Any],
+        kind: str | None,
+        identity: Mapping[str, Any] | None,
         *,
         writer: bool = True,
         data_files: str = r"^$",
     ) -> None:
         self.dir = Path(directory)
         self.kind = kind
-        self.identity = dict(identity)
-        self.writer = writer
+        self.writer = writer and identity is not None
         self._data_re = re.compile(data_files)
         self.manifest = self._read_manifest()
+        if identity is None:  # a reader of whatever is stored
+            found = self.manifest or {}
+            self.kind, self.identity = found.get("kind", kind), found.get("identity", {})
+            return
+        self.identity = dict(identity)
         if self.manifest is not None:
             self._check_identity(self.manifest)
 
@@ -315,12 +339,13 @@ class ChunkStore(Store):
 
     Args:
       directory: the store's folder.
-      identity: names the run (fingerprint, seed, per-trial output signature).
+      identity: names the run (fingerprint, seed, per-trial output signature), or None to
+        inspect the stored one.
       writer: whether this process writes.
     """
 
     def __init__(
-        self, directory: str | Path, identity: Mapping[str, Any], *, writer: bool = True
+        self, directory: str | Path, identity: Mapping[str, Any] | None, *, writer: bool = True
     ) -> None:
         super().__init__(directory, "chunks", identity, writer=writer, data_files=_CHUNK_RE.pattern)
 
@@ -412,3 +437,218 @@ class HistoryStore(Store):
     def load_checkpoint(self) -> bytes | None:
         """The recorded training state, or None when there is none."""
         return self.read_bytes(_CHECKPOINT) if _CHECKPOINT in self.files() else None
+
+
+# --- results directories ----------------------------------------------------------------------
+
+SUMMARY = "summary.json"
+CONFIG = "config.yaml"
+_RESULT_FILES = r"^(config\.yaml|summary\.json|data\.npz|[^/]+\.(png|pdf|svg))$"
+
+
+class ResultsStore(Store):
+    """The results directory of one experiment run (see the module docstring for its layout).
+
+    Args:
+      directory: the results directory (created by :meth:`begin`).
+      experiment: the experiment's registered name.
+      fingerprint: the config's fingerprint.
+      config: the config fields that enter the fingerprint (named in a refusal).
+      writer: whether this process writes.
+
+    Raises:
+      StoreError: ``directory`` is a file, not an rmtjax directory, or holds another
+        experiment's results or another config's (the message names the differing keys).
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        experiment: str,
+        fingerprint: str,
+        config: Mapping[str, Any],
+        *,
+        writer: bool = True,
+    ) -> None:
+        self.config = dict(config)
+        identity = {"experiment": experiment, "fingerprint": fingerprint}
+        super().__init__(directory, "results", identity, writer=writer, data_files=_RESULT_FILES)
+
+    def _check_identity(self, manifest: dict[str, Any]) -> None:
+        found, mine = manifest["identity"], self.identity
+        if found.get("experiment") != mine["experiment"]:
+            raise StoreError(
+                f"{self.dir} holds results of experiment {found.get('experiment')!r}, not "
+                f"{mine['experiment']!r}; use another --out directory or delete it"
+            )
+        if found.get("fingerprint") != mine["fingerprint"]:
+            stored = manifest["info"].get("config", {})
+            diffs = [
+                f"{k} is {_short(stored.get(k))} there, {_short(self.config.get(k))} here"
+                for k in [*self.config, *(k for k in stored if k not in self.config)]
+                if stored.get(k) != self.config.get(k)
+            ]
+            raise StoreError(
+                f"{self.dir} belongs to another run of {mine['experiment']} "
+                f"({'; '.join(diffs) or 'fingerprint differs'}); "
+                "use another --out directory or delete it"
+            )
+
+    def preflight(self) -> CheckReport:
+        """Check the directory and its sub-stores without writing; return what is missing.
+
+        Raises:
+          StoreError: a corrupt file or manifest, or a sub-store of another run (the first
+            such problem, with the count of the others).
+        """
+        report = check_results(self.dir) if self.exists else CheckReport()
+        if report.problems:
+            more = len(report.problems) - 1
+            tail = f" ({more} more: see `rmtjax check {self.dir}`)" if more else ""
+            raise StoreError(report.problems[0] + tail)
+        return report
+
+    def begin(self, config_yaml: str) -> None:
+        """Mark the run incomplete, clean stale temporaries and write ``config.yaml``."""
+        if not self.writer:
+            return
+        self.remove(SUMMARY)
+        self.create({"config": self.config})
+        for path in self.dir.rglob(".*.tmp"):
+            if _is_tmp(path.name):
+                path.unlink(missing_ok=True)
+        self.write_bytes(CONFIG, config_yaml.encode())
+
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        """Write ``summary.json``, the last file of a run.
+
+        Raises:
+          ValueError: ``summary`` does not carry this store's experiment and fingerprint
+            and ``"complete": true``.
+        """
+        expected = {**self.identity, "complete": True}
+        if any(summary.get(k) != v for k, v in expected.items()):
+            raise ValueError(f"summary must carry {expected}")
+        self.write_bytes(SUMMARY, (json.dumps(dict(summary), indent=2) + "\n").encode())
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """What :func:`check_results` found in a results directory.
+
+    Attributes:
+      lines: what was found, one line per store.
+      problems: one line per fault (corrupt or unreadable file or manifest, a store of
+        another run), naming the file and the fix.
+      missing: what an incomplete run still lacks (a rerun computes it).
+      notes: harmless findings (stale temporaries of an interrupted write).
+    """
+
+    lines: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Complete and intact."""
+        return not self.problems and not self.missing
+
+
+def check_results(directory: str | Path) -> CheckReport:
+    """Verify a results directory: whose it is, every checksum, and whether it is complete.
+
+    Reads only. A complete directory has an intact ``summary.json`` carrying the manifest's
+    experiment and fingerprint and ``"complete": true``, and every chunk store holds all the
+    trials its latest run asked for.
+
+    Args:
+      directory: a directory written by ``rmtjax run``.
+
+    Returns:
+      A :class:`CheckReport`.
+    """
+    root, report = Path(directory), CheckReport()
+    try:
+        top = Store(root, "results", None, writer=False)
+    except StoreError as e:
+        report.problems.append(str(e))
+        return report
+    if not top.exists:
+        report.problems.append(f"{root} has no {MANIFEST}: not an rmtjax results directory")
+        return report
+    experiment, fp = top.identity.get("experiment"), top.identity.get("fingerprint", "")
+    state = _check_files(top, report)
+    report.lines.append(
+        f"{root}: experiment {experiment}, fingerprint {str(fp)[:16]}, "
+        f"{len(top.files())} files {state}"
+    )
+    _check_summary(top, report)
+    for path in sorted(p for p in root.rglob(MANIFEST) if p.parent != root):
+        _check_substore(path.parent, str(fp), report, root)
+    for path in sorted(root.rglob(".*.tmp")):
+        if _is_tmp(path.name):
+            report.notes.append(
+                f"{path} is a stale temporary of an interrupted write (a rerun removes it)"
+            )
+    return report
+
+
+def _check_files(store: Store, report: CheckReport) -> str:
+    """Add the store's corrupt and missing files to ``report``; return its state in words."""
+    corrupt, missing = store.verify()
+    report.problems += corrupt
+    report.missing += missing
+    return "intact" if not corrupt and not missing else "NOT intact"
+
+
+def _check_summary(top: Store, report: CheckReport) -> None:
+    if SUMMARY not in top.files():
+        report.missing.append(
+            f"{top.dir / SUMMARY} is absent: the run stopped before its end "
+            f"(rerun `rmtjax run {top.dir / CONFIG} --out {top.dir}` to resume)"
+        )
+        return
+    try:
+        summary = json.loads(top.read_bytes(SUMMARY))
+    except (StoreError, ValueError):
+        return  # already reported as corrupt
+    expected = {**top.identity, "complete": True}
+    if not isinstance(summary, dict) or any(summary.get(k) != v for k, v in expected.items()):
+        report.problems.append(
+            f"{top.dir / SUMMARY} does not carry this directory's experiment, fingerprint and "
+            f'"complete": true; delete it and rerun'
+        )
+    else:
+        report.lines.append(f"{SUMMARY}: complete (written last, carries the fingerprint)")
+
+
+def _check_substore(directory: Path, fp: str, report: CheckReport, root: Path) -> None:
+    """Add what the sub-store at ``directory`` holds, and its faults, to ``report``."""
+    rel = directory.relative_to(root).as_posix()
+    try:
+        store = Store(directory, None, None, writer=False)
+    except StoreError as e:
+        report.problems.append(str(e))
+        return
+    if not str(store.identity.get("fingerprint", "")).endswith(fp):
+        report.problems.append(
+            f"{store.path} belongs to another run (fingerprint); delete {directory} and rerun"
+        )
+        return
+    state = _check_files(store, report)
+    if store.kind == "chunks":
+        chunks = ChunkStore(directory, None, writer=False)
+        n = int(chunks.manifest["info"].get("n_trials", 0))
+        ranges = chunks.ranges()
+        stored = sum(min(stop, n) - start for start, stop in ranges if start < n)
+        report.lines.append(f"{rel}: {stored} of {n} trials in {len(ranges)} chunks, {state}")
+        gaps = ", ".join(f"{lo}..{hi - 1}" for lo, hi in chunks.missing())
+        if gaps:
+            report.missing.append(f"{rel}: trials {gaps} of {n} are not stored (a rerun runs them)")
+    elif store.kind == "history":
+        steps = [name for name in store.files() if _STEP_RE.match(name)]
+        checkpoint = "a checkpoint" if _CHECKPOINT in store.files() else "no checkpoint"
+        report.lines.append(f"{rel}: {len(steps)} tracking points, {checkpoint}, {state}")
+    else:
+        report.lines.append(f"{rel}: {store.kind} store, {len(store.files())} files, {state}")
