@@ -91,7 +91,7 @@ class RunContext:
         """
         if not _NAME_RE.match(name):
             raise ValueError(f"trial store name must be a plain file name; got {name!r}")
-        return run_trials(
+        out = run_trials(
             trial_fn,
             params=params,
             seed=self.config.seed if seed is None else seed,
@@ -103,6 +103,9 @@ class RunContext:
             progress=self.progress,
             desc=name,
         )
+        if self.is_writer:
+            self._store().mark_finished(f"chunks/{name}")
+        return out
 
     def save_data(self, **arrays: Any) -> Path:
         """Write ``arrays`` to ``out_dir/data.npz`` (process 0) and return the path."""

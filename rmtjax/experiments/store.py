@@ -513,11 +513,19 @@ class ResultsStore(Store):
         if not self.writer:
             return
         self.remove(SUMMARY)
-        self.create({"config": self.config})
+        self.create({"config": self.config, "finished": []})
         for path in self.dir.rglob(".*.tmp"):
             if _is_tmp(path.name):
                 path.unlink(missing_ok=True)
         self.write_bytes(CONFIG, config_yaml.encode())
+
+    def mark_finished(self, substore: str) -> None:
+        """Record that this run has completed the sub-store ``substore`` (e.g. ``chunks/x``)."""
+        if self.writer and self.manifest is not None:
+            finished = self.manifest["info"].setdefault("finished", [])
+            if substore not in finished:
+                finished.append(substore)
+                self._write_manifest()
 
     def finish(self, summary: Mapping[str, Any]) -> None:
         """Write ``summary.json``, the last file of a run.
@@ -583,9 +591,15 @@ def check_results(directory: str | Path) -> CheckReport:
         f"{root}: experiment {experiment}, fingerprint {str(fp)[:16]}, "
         f"{len(top.files())} files {state}"
     )
-    _check_summary(top, report)
+    complete = _check_summary(top, report)
+    finished = top.manifest["info"].get("finished", [])
     for path in sorted(p for p in root.rglob(MANIFEST) if p.parent != root):
-        _check_substore(path.parent, str(fp), report, root)
+        gaps = _check_substore(path.parent, str(fp), report, root)
+        rel = path.parent.relative_to(root).as_posix()
+        if not complete and not gaps and rel.startswith("chunks/") and rel not in finished:
+            report.missing.append(
+                f"{rel}: not reached by the interrupted run (trials may be missing)"
+            )
     for path in sorted(root.rglob(".*.tmp")):
         if _is_tmp(path.name):
             report.notes.append(
@@ -602,40 +616,45 @@ def _check_files(store: Store, report: CheckReport) -> str:
     return "intact" if not corrupt and not missing else "NOT intact"
 
 
-def _check_summary(top: Store, report: CheckReport) -> None:
+def _check_summary(top: Store, report: CheckReport) -> bool:
+    """Add the state of ``summary.json`` to ``report``; return whether the run completed."""
     if SUMMARY not in top.files():
         report.missing.append(
-            f"{top.dir / SUMMARY} is absent: the run stopped before its end "
+            f"{top.dir / SUMMARY} is not written: the run stopped before its end "
             f"(rerun `rmtjax run {top.dir / CONFIG} --out {top.dir}` to resume)"
         )
-        return
+        return False
     try:
         summary = json.loads(top.read_bytes(SUMMARY))
     except (StoreError, ValueError):
-        return  # already reported as corrupt
+        return False  # already reported as corrupt
     expected = {**top.identity, "complete": True}
     if not isinstance(summary, dict) or any(summary.get(k) != v for k, v in expected.items()):
         report.problems.append(
             f"{top.dir / SUMMARY} does not carry this directory's experiment, fingerprint and "
             f'"complete": true; delete it and rerun'
         )
-    else:
-        report.lines.append(f"{SUMMARY}: complete (written last, carries the fingerprint)")
+        return False
+    report.lines.append(f"{SUMMARY}: complete (written last, carries the fingerprint)")
+    return True
 
 
-def _check_substore(directory: Path, fp: str, report: CheckReport, root: Path) -> None:
-    """Add what the sub-store at ``directory`` holds, and its faults, to ``report``."""
+def _check_substore(directory: Path, fp: str, report: CheckReport, root: Path) -> bool:
+    """Add what the sub-store at ``directory`` holds, and its faults, to ``report``.
+
+    Returns whether a chunk store misses trials of its latest run.
+    """
     rel = directory.relative_to(root).as_posix()
     try:
         store = Store(directory, None, None, writer=False)
     except StoreError as e:
         report.problems.append(str(e))
-        return
+        return False
     if not str(store.identity.get("fingerprint", "")).endswith(fp):
         report.problems.append(
             f"{store.path} belongs to another run (fingerprint); delete {directory} and rerun"
         )
-        return
+        return False
     state = _check_files(store, report)
     if store.kind == "chunks":
         chunks = ChunkStore(directory, None, writer=False)
@@ -646,9 +665,11 @@ def _check_substore(directory: Path, fp: str, report: CheckReport, root: Path) -
         gaps = ", ".join(f"{lo}..{hi - 1}" for lo, hi in chunks.missing())
         if gaps:
             report.missing.append(f"{rel}: trials {gaps} of {n} are not stored (a rerun runs them)")
+            return True
     elif store.kind == "history":
         steps = [name for name in store.files() if _STEP_RE.match(name)]
         checkpoint = "a checkpoint" if _CHECKPOINT in store.files() else "no checkpoint"
         report.lines.append(f"{rel}: {len(steps)} tracking points, {checkpoint}, {state}")
     else:
         report.lines.append(f"{rel}: {store.kind} store, {len(store.files())} files, {state}")
+    return False
