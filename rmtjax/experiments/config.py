@@ -165,7 +165,9 @@ def apply_overrides(mapping: Mapping[str, Any], overrides: Sequence[str]) -> dic
         try:
             out[key] = yaml.load(text, Loader=_Loader) if text.strip() else ""
         except yaml.YAMLError as e:
-            raise ConfigError(f"--set {key}: cannot parse {text!r} as a YAML value") from e
+            raise ConfigError(
+                f"--set {key}: cannot parse {text!r} as a YAML value ({_yaml_problem(e)})"
+            ) from e
     return out
 
 

@@ -148,6 +148,10 @@ def run_trials(
     _check_count(chunk_size, "chunk_size")
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int; got {seed!r}")
+    try:
+        hash(cache_key)
+    except TypeError as e:
+        raise TypeError(f"cache_key must be hashable (e.g. a tuple); got {cache_key!r}") from e
     one = trial_fn if params is None else (lambda k: trial_fn(k, params))
     out_spec = jax.eval_shape(one, jax.random.key(0))
     leaves_spec, treedef = jax.tree.flatten(out_spec)

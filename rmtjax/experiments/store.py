@@ -38,6 +38,7 @@ Every failure (a directory of another run, a corrupt or missing file, a file in 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -91,7 +92,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     except OSError as e:
         raise StoreError(f"cannot write {path}: {e.strerror or e}") from e
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. its folder is a file: reported above
+            tmp.unlink(missing_ok=True)
 
 
 def _sha256(data: bytes) -> str:
