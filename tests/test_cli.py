@@ -129,3 +129,19 @@ def test_module_entry_point(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr == f"error: config file not found: {tmp_path / 'none.yaml'}\n"
+
+
+def test_check_reports_a_complete_directory(tmp_path, toy_yaml, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(toy_yaml), "--out", str(out), "--quiet", "--set", "trials=7"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"{out}: experiment toy, fingerprint ")
+    assert lines[0].endswith("4 files intact")  # config.yaml, data.npz, eigenvalues.png, summary
+    assert "chunks/scale=1.0: 7 of 7 trials in 2 chunks, intact" in lines
+    assert lines[-1] == f"ok: {out} is complete and intact"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is True and summary["experiment"] == "toy"

@@ -22,7 +22,7 @@ from rmtjax.experiments.registry import (
     list_experiments,
     register,
 )
-from rmtjax.experiments.store import StoreError
+from rmtjax.experiments.store import StoreError, check_results
 
 __all__ = [
     "ConfigError",
@@ -31,6 +31,7 @@ __all__ = [
     "RunContext",
     "StoreError",
     "apply_overrides",
+    "check_results",
     "fingerprint",
     "get_experiment",
     "list_experiments",

@@ -44,7 +44,8 @@ class RunContext:
       config: the experiment's validated config (``seed`` and ``chunk_size`` are read here).
       experiment: the experiment's registered name (part of every store fingerprint).
       progress: show progress bars.
-      results: the results directory's store (writer process); made on first save if None.
+      results: the results directory's store on the writing process (made from the other
+        fields when None), None on the others.
     """
 
     out_dir: Path
@@ -52,6 +53,11 @@ class RunContext:
     experiment: str
     progress: bool = True
     results: ResultsStore | None = None
+
+    def __post_init__(self) -> None:
+        if self.results is None and self.is_writer:  # checks out_dir now, before any write
+            store = _results_store(self.out_dir, self.experiment, self.config)
+            object.__setattr__(self, "results", store)
 
     @property
     def is_writer(self) -> bool:
@@ -103,31 +109,24 @@ class RunContext:
             progress=self.progress,
             desc=name,
         )
-        if self.is_writer:
-            self._store().mark_finished(f"chunks/{name}")
+        if self.results is not None:
+            self.results.mark_finished(f"chunks/{name}")
         return out
 
     def save_data(self, **arrays: Any) -> Path:
         """Write ``arrays`` to ``out_dir/data.npz`` (process 0) and return the path."""
-        if not self.is_writer:
+        if self.results is None:
             return self.out_dir / "data.npz"
         data = {k: np.asarray(v) for k, v in arrays.items()}
-        return self._store().write("data.npz", lambda f: np.savez(f, **data))
+        return self.results.write("data.npz", lambda f: np.savez(f, **data))
 
     def save_figure(self, name: str, fig: Figure, *, dpi: int = 150) -> Path:
         """Write ``fig`` (a ``matplotlib.figure.Figure``, no pyplot) to ``out_dir/<name>.png``."""
         if not _NAME_RE.match(name):
             raise ValueError(f"figure name must be a plain file name; got {name!r}")
-        if not self.is_writer:
-            return self.out_dir / f"{name}.png"
-        return self._store().write(f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))
-
-    def _store(self) -> ResultsStore:
         if self.results is None:
-            object.__setattr__(
-                self, "results", _results_store(self.out_dir, self.experiment, self.config)
-            )
-        return self.results
+            return self.out_dir / f"{name}.png"
+        return self.results.write(f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
 def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:

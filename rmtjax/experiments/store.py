@@ -142,7 +142,7 @@ class Store:
         self.kind = kind
         self.writer = writer and identity is not None
         self._data_re = re.compile(data_files)
-        self.manifest = self._read_manifest()
+        self.manifest = self.__load_manifest()
         if identity is None:  # a reader of whatever is stored
             found = self.manifest or {}
             self.kind, self.identity = found.get("kind", kind), found.get("identity", {})
@@ -163,7 +163,7 @@ class Store:
         """Whether the store's manifest has been written."""
         return self.manifest is not None
 
-    def _read_manifest(self) -> dict[str, Any] | None:
+    def __load_manifest(self) -> dict[str, Any] | None:
         if self.dir.exists() and not self.dir.is_dir():
             raise StoreError(f"{self.dir} is a file, not a results directory; choose another path")
         if not self.path.is_file():
@@ -171,10 +171,10 @@ class Store:
             if others:
                 raise StoreError(
                     f"{self.dir} holds files ({', '.join(sorted(others)[:3])}) but no {MANIFEST}; "
-                    "not an rmtjax store: use an empty or new directory"
+                    "not an rmtjax store (or one of an older format): use an empty or new directory"
                 )
             return None
-        return read_manifest(self.path, self.kind)
+        return _load_manifest(self.path, self.kind)
 
     def _entries(self) -> list[Path]:
         return list(self.dir.iterdir()) if self.dir.is_dir() else []
@@ -293,7 +293,7 @@ class Store:
         return f"delete it and rerun to recompute only {name}"
 
 
-def read_manifest(path: Path, kind: str | None = None) -> dict[str, Any]:
+def _load_manifest(path: Path, kind: str | None = None) -> dict[str, Any]:
     """Read and check the ``manifest.json`` at ``path`` (of store ``kind`` if given).
 
     Raises:
@@ -304,16 +304,16 @@ def read_manifest(path: Path, kind: str | None = None) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise StoreError(f"{path} is corrupt ({type(e).__name__}); {fix}") from e
+    if isinstance(manifest, dict) and manifest.get("format", _FORMAT) != _FORMAT:
+        raise StoreError(
+            f"{path} has store format {manifest['format']}, this rmtjax writes {_FORMAT}; "
+            f"delete {path.parent} and rerun"
+        )
     fields = {"format": int, "kind": str, "identity": dict, "files": dict, "info": dict}
     if not isinstance(manifest, dict) or any(
         not isinstance(manifest.get(k), t) for k, t in fields.items()
     ):
         raise StoreError(f"{path} is not an rmtjax manifest (missing or bad fields); {fix}")
-    if manifest["format"] != _FORMAT:
-        raise StoreError(
-            f"{path} has store format {manifest['format']}, this rmtjax writes {_FORMAT}; "
-            f"delete {path.parent} and rerun"
-        )
     if kind is not None and manifest["kind"] != kind:
         raise StoreError(
             f"{path.parent} is a {manifest['kind']} store, not a {kind} store; "
