@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
     "check_choice",
+    "check_data_matrix",
     "check_finite",
     "check_in_range",
     "check_matrix_batch",
@@ -128,3 +130,33 @@ def check_choice(value: str, name: str, choices: Iterable[str]) -> None:
     options = sorted(choices)
     if value not in options:
         raise ValueError(f"unknown {name} {value!r}; expected one of {options}")
+
+
+def check_data_matrix(
+    X: Any, name: str = "X", *, d0: int | None = None, batched: bool = True
+) -> jax.Array:
+    """A data matrix (rows = samples) as a finite floating array.
+
+    Args:
+      X: ``(..., n, d)`` (``(n, d)`` when ``batched=False``); integer and bool inputs are
+        cast to the default float dtype.
+      name: the argument's name in error messages.
+      d0: the required number of columns, or None for any.
+      batched: allow leading batch dimensions.
+
+    Returns:
+      ``X`` as a ``jax.Array`` of floating dtype.
+
+    Raises:
+      ValueError: wrong number of dimensions or columns, or (concrete ``X``) NaN or inf.
+    """
+    X = jnp.asarray(X)
+    cols = "d" if d0 is None else f"d_0 = {d0}"
+    expected = f"(..., n, {cols})" if batched else f"(n, {cols})"
+    ndim_ok = X.ndim >= 2 if batched else X.ndim == 2
+    if not ndim_ok or (d0 is not None and X.shape[-1] != d0):
+        raise ValueError(f"{name} must have shape {expected}; got {X.shape}")
+    if not jnp.issubdtype(X.dtype, jnp.floating):
+        X = X.astype(float)
+    check_finite(X, name)
+    return X

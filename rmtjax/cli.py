@@ -1,13 +1,17 @@
-"""Command line: ``rmtjax list | run | bench``.
+"""Command line: ``rmtjax list | run | check | bench``.
 
     rmtjax list [NAME]                       experiments, or one experiment's config keys
     rmtjax run CONFIG.yaml [--set k=v ...] [--out DIR] [--quiet] [--distributed ...]
+    rmtjax check DIR                         verify a results directory (exit 1 if not ok)
     rmtjax bench [ARGS ...]                  python -m benchmarks.run ARGS (from the repo root)
 
-Bad input (unknown key, wrong type, value out of range, broken YAML, unknown experiment, a
-results directory of another run) prints ``error: <message>`` on one line to stderr and exits
-with status 2; any other exception is a bug and keeps its traceback. The CLI only parses and
-dispatches; the work is in ``rmtjax.experiments``.
+Bad input (unknown key, wrong type, value out of range, broken or non-UTF-8 YAML, a key given
+twice, unknown experiment, a results directory of another run or with a corrupt file) prints
+``error: <message>`` on one line to stderr and exits with status 2; any other exception is a
+bug and keeps its traceback. ``check`` prints what it found on stdout and one line per fault
+(``error:``) or missing part (``incomplete:``) on stderr, and exits with status 1 unless the
+directory is complete and intact. The CLI only parses and dispatches; the work is in
+``rmtjax.experiments``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ from rmtjax.experiments.config import (
     read_yaml,
 )
 from rmtjax.experiments.context import run_experiment
-from rmtjax.experiments.engine import StoreError, maybe_initialize_distributed
+from rmtjax.experiments.engine import maybe_initialize_distributed
 from rmtjax.experiments.registry import Experiment, get_experiment, list_experiments
+from rmtjax.experiments.store import StoreError, check_results
 
 __all__ = ["main"]
 
 _USAGE_ERROR = 2
+_CHECK_FAILED = 1
 
 
 class _UsageError(Exception):
@@ -53,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       argv: arguments after the program name (``sys.argv[1:]`` when None).
 
     Returns:
-      0 on success, 2 on bad input (after printing ``error: ...`` to stderr), or the exit
-      status of the benchmark run.
+      0 on success, 2 on bad input (after printing ``error: ...`` to stderr), 1 when
+      ``check`` finds a fault or an incomplete run, or the exit status of the benchmark run.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -70,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rmtjax", description="Random-matrix experiments in JAX.")
-    sub = parser.add_subparsers(required=True, metavar="{list,run,bench}", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        required=True, metavar="{list,run,check,bench}", parser_class=_Parser
+    )
 
     p = sub.add_parser("list", help="list the experiments, or the config keys of one")
     p.add_argument("name", nargs="?", help="show this experiment's config keys")
@@ -97,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
     p.add_argument("--process-id", type=int, help="with --distributed: this process's index")
     p.set_defaults(command=_run)
+
+    p = sub.add_parser("check", help="verify a results directory written by `rmtjax run`")
+    p.add_argument("dir", type=Path, help="the results directory")
+    p.set_defaults(command=_check)
 
     sub.add_parser("bench", help="run the benchmarks: python -m benchmarks.run [ARGS ...]")
     return parser
@@ -133,6 +145,20 @@ def _run(args: argparse.Namespace) -> int:
     if jax.process_index() == 0:
         print(f"wrote {out_dir}/summary.json")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check_results(args.dir)
+    for line in report.lines + report.notes:
+        print(line)
+    for line in report.problems:
+        print(f"error: {line}", file=sys.stderr)
+    for line in report.missing:
+        print(f"incomplete: {line}", file=sys.stderr)
+    if report.ok:
+        print(f"ok: {args.dir} is complete and intact")
+        return 0
+    return _CHECK_FAILED
 
 
 def _initialize_distributed(args: argparse.Namespace) -> None:

@@ -79,7 +79,7 @@ _BAD_PROCESS_ID = ["--coordinator=127.0.0.1:1", "--num-processes=2", "--process-
         ([], "error: the following arguments are required"),
         (["run", "missing.yaml"], "error: config file not found: missing.yaml"),
         (["list", "nope"], "error: unknown experiment 'nope'"),
-        (["frobnicate"], "error: argument {list,run,bench}: invalid choice: 'frobnicate'"),
+        (["frobnicate"], "error: argument {list,run,check,bench}: invalid choice: 'frobnicate'"),
         (
             ["run", "c.yaml", "--distributed", *_BAD_PROCESS_ID],
             "error: --distributed: ",  # JAX's reason: bad process_id, or backend already running
@@ -99,8 +99,10 @@ def test_results_dir_of_another_run_is_an_error(tmp_path, toy_yaml, capsys):
     assert main(["run", str(toy_yaml), "--out", out, "--quiet"]) == 0
     assert main(["run", str(toy_yaml), "--out", out, "--quiet", "--set", "seed=3"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: chunk store ") and "belongs to another run (fingerprint" in err
-    assert err.count("\n") == 1
+    assert err == (
+        f"error: {out} belongs to another run of toy (seed is 0 there, 3 here); "
+        "use another --out directory or delete it\n"
+    )
 
 
 def test_bench_runs_the_benchmarks_module_from_the_current_directory(tmp_path, monkeypatch, capfd):
@@ -127,3 +129,19 @@ def test_module_entry_point(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr == f"error: config file not found: {tmp_path / 'none.yaml'}\n"
+
+
+def test_check_reports_a_complete_directory(tmp_path, toy_yaml, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(toy_yaml), "--out", str(out), "--quiet", "--set", "trials=7"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"{out}: experiment toy, fingerprint ")
+    assert lines[0].endswith("4 files intact")  # config.yaml, data.npz, eigenvalues.png, summary
+    assert "chunks/scale=1.0: 7 of 7 trials in 2 chunks, intact" in lines
+    assert lines[-1] == f"ok: {out} is complete and intact"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is True and summary["experiment"] == "toy"

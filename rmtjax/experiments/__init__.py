@@ -15,18 +15,14 @@ from rmtjax.experiments.config import (
     to_dict,
 )
 from rmtjax.experiments.context import RunContext, run_experiment
-from rmtjax.experiments.engine import (
-    StoreError,
-    maybe_initialize_distributed,
-    run_trials,
-    trial_key,
-)
+from rmtjax.experiments.engine import maybe_initialize_distributed, run_trials, trial_key
 from rmtjax.experiments.registry import (
     Experiment,
     get_experiment,
     list_experiments,
     register,
 )
+from rmtjax.experiments.store import StoreError, check_results
 
 __all__ = [
     "ConfigError",
@@ -35,6 +31,7 @@ __all__ = [
     "RunContext",
     "StoreError",
     "apply_overrides",
+    "check_results",
     "fingerprint",
     "get_experiment",
     "list_experiments",

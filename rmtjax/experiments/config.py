@@ -39,9 +39,11 @@ __all__ = [
     "apply_overrides",
     "describe_config",
     "fingerprint",
+    "fingerprint_fields",
     "load_config",
     "param",
     "read_yaml",
+    "require_nonempty",
     "to_dict",
 ]
 
@@ -163,7 +165,9 @@ def apply_overrides(mapping: Mapping[str, Any], overrides: Sequence[str]) -> dic
         try:
             out[key] = yaml.load(text, Loader=_Loader) if text.strip() else ""
         except yaml.YAMLError as e:
-            raise ConfigError(f"--set {key}: cannot parse {text!r} as a YAML value") from e
+            raise ConfigError(
+                f"--set {key}: cannot parse {text!r} as a YAML value ({_yaml_problem(e)})"
+            ) from e
     return out
 
 
@@ -171,13 +175,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path`` (an empty file is an empty mapping).
 
     Raises:
-      ConfigError: missing file, broken YAML, or a top level that is not a mapping.
+      ConfigError: missing file, text that is not UTF-8, broken YAML, a key given twice, or
+        a top level that is not a mapping.
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise ConfigError(f"config file not found: {path}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+            "save the config as UTF-8"
+        ) from e
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
     try:
@@ -202,13 +212,24 @@ def fingerprint(config: Any) -> str:
     Fields declared with ``in_fingerprint=False`` (chunk size, trial counts, ...) are left out,
     so changing them keeps a stored run resumable.
     """
-    kept = {
+    text = json.dumps([type(config).__name__, fingerprint_fields(config)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint_fields(config: Any) -> dict[str, Any]:
+    """The fields that enter :func:`fingerprint`, as plain data in field order."""
+    return {
         f.name: _plain(getattr(config, f.name))
         for f in _fields(config)
         if _spec(f)["in_fingerprint"]
     }
-    text = json.dumps([type(config).__name__, kept], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def require_nonempty(config: Any, *keys: str) -> None:
+    """For cross-field checks: raise :class:`ConfigError` if a sequence field is empty."""
+    for key in keys:
+        if len(getattr(config, key)) == 0:
+            raise ConfigError(f"{key} must hold at least one value; got []")
 
 
 def describe_config(cls: type) -> list[dict[str, Any]]:
@@ -381,7 +402,18 @@ def _plain(value: Any) -> Any:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` and ``1e3`` as floats (YAML 1.2 numbers)."""
+    """SafeLoader that reads ``1e-3`` and ``1e3`` as floats (YAML 1.2) and refuses repeated keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = []
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.append(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(

@@ -1,20 +1,22 @@
 """Running an experiment: the results directory and what an experiment may write to it.
 
-``run_experiment(config, out_dir)`` is the single entry point (the CLI and tests use it). It
-writes ``out_dir/config.yaml`` (the resolved config with ``experiment: NAME``), calls the
-experiment's ``run(config, ctx)`` and writes the returned summary to ``out_dir/summary.json``.
-The :class:`RunContext` gives the experiment resumable Monte Carlo (``ctx.trials``, chunks
-under ``out_dir/chunks/<name>/``), ``ctx.save_data`` (``data.npz``) and ``ctx.save_figure``
-(``<name>.png``). On several processes every process runs the experiment and only process 0
-writes files.
+``run_experiment(config, out_dir)`` is the single entry point (the CLI and tests use it). The
+results directory is a transaction (a :class:`~rmtjax.experiments.store.ResultsStore`): it is
+checked before anything is written, then ``config.yaml`` (the resolved config with
+``experiment: NAME``) is written, the experiment's ``run(config, ctx)`` runs, and the returned
+summary goes to ``summary.json`` last, with the experiment, the config fingerprint and
+``"complete": true``. The :class:`RunContext` gives the experiment resumable Monte Carlo
+(``ctx.trials``, chunks under ``out_dir/chunks/<name>/``), ``ctx.save_data`` (``data.npz``)
+and ``ctx.save_figure`` (``<name>.png``). On several processes every process runs the
+experiment and only process 0 writes files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,10 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from rmtjax.experiments.config import fingerprint, to_dict
-from rmtjax.experiments.engine import atomic_write, run_trials
+from rmtjax.experiments.config import fingerprint, fingerprint_fields, to_dict
+from rmtjax.experiments.engine import on_process_zero, run_trials
 from rmtjax.experiments.registry import experiment_for_config
+from rmtjax.experiments.store import ResultsStore
 
 __all__ = ["RunContext", "run_experiment", "to_json"]
 
@@ -41,12 +44,20 @@ class RunContext:
       config: the experiment's validated config (``seed`` and ``chunk_size`` are read here).
       experiment: the experiment's registered name (part of every store fingerprint).
       progress: show progress bars.
+      results: the results directory's store on the writing process (made from the other
+        fields when None), None on the others.
     """
 
     out_dir: Path
     config: Any
     experiment: str
     progress: bool = True
+    results: ResultsStore | None = None
+
+    def __post_init__(self) -> None:
+        if self.results is None and self.is_writer:  # checks out_dir now, before any write
+            store = _results_store(self.out_dir, self.experiment, self.config)
+            object.__setattr__(self, "results", store)
 
     @property
     def is_writer(self) -> bool:
@@ -61,6 +72,7 @@ class RunContext:
         *,
         params: Any = None,
         seed: int | None = None,
+        cache_key: Hashable | None = None,
     ) -> Any:
         """Run ``n_trials`` trials of ``trial_fn`` resumably; see ``engine.run_trials``.
 
@@ -75,13 +87,17 @@ class RunContext:
           n_trials: number of trials.
           params: passed to every trial (avoids recompiling across a parameter sweep).
           seed: root seed, ``config.seed`` by default.
+          cache_key: hashable value naming the static parameters ``trial_fn`` closes over;
+            stores with equal keys (within this experiment) share one compiled program, e.g.
+            every ``delta`` of a sweep passed through ``params``. By default the program is
+            cached under the store's fingerprint (one compilation per store and config).
 
         Returns:
           The outputs as numpy arrays with leading axis ``n_trials``.
         """
         if not _NAME_RE.match(name):
             raise ValueError(f"trial store name must be a plain file name; got {name!r}")
-        return run_trials(
+        out = run_trials(
             trial_fn,
             params=params,
             seed=self.config.seed if seed is None else seed,
@@ -89,34 +105,39 @@ class RunContext:
             chunk_size=self.config.chunk_size,
             store=self.out_dir / "chunks" / name,
             fingerprint=f"{self.experiment}/{name}/{fingerprint(self.config)}",
+            cache_key=None if cache_key is None else (self.experiment, cache_key),
             progress=self.progress,
             desc=name,
         )
+        if self.results is not None:
+            self.results.mark_finished(f"chunks/{name}")
+        return out
 
     def save_data(self, **arrays: Any) -> Path:
         """Write ``arrays`` to ``out_dir/data.npz`` (process 0) and return the path."""
-        path = self.out_dir / "data.npz"
-        if self.is_writer:
-            data = {k: np.asarray(v) for k, v in arrays.items()}
-            atomic_write(path, lambda f: np.savez(f, **data))
-        return path
+        if self.results is None:
+            return self.out_dir / "data.npz"
+        data = {k: np.asarray(v) for k, v in arrays.items()}
+        return self.results.write("data.npz", lambda f: np.savez(f, **data))
 
     def save_figure(self, name: str, fig: Figure, *, dpi: int = 150) -> Path:
         """Write ``fig`` (a ``matplotlib.figure.Figure``, no pyplot) to ``out_dir/<name>.png``."""
         if not _NAME_RE.match(name):
             raise ValueError(f"figure name must be a plain file name; got {name!r}")
-        path = self.out_dir / f"{name}.png"
-        if self.is_writer:
-            atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
-        return path
+        if self.results is None:
+            return self.out_dir / f"{name}.png"
+        return self.results.write(f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
 def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the experiment that ``config`` belongs to and write its results to ``out_dir``.
 
-    Writes ``config.yaml`` (``experiment: NAME`` and every field, before running, so a killed
-    run documents itself), then whatever ``run`` saves, then ``summary.json``. Rerunning on
-    the same ``out_dir`` resumes the Monte Carlo where it stopped.
+    Before writing anything, checks that ``out_dir`` is new, empty, or a directory of this
+    experiment and config fingerprint whose files all pass their checksums; a refusal leaves
+    it untouched. Then removes ``summary.json`` (the directory is incomplete from here on),
+    writes ``config.yaml``, runs the experiment (whatever it saves) and writes
+    ``summary.json`` last. Rerunning on the same ``out_dir`` resumes the Monte Carlo where it
+    stopped (with ``progress``, a line on stderr says what was missing).
 
     Args:
       config: a validated experiment config (see ``load_config``).
@@ -124,24 +145,40 @@ def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -
       progress: show progress bars.
 
     Returns:
-      The summary as plain JSON data (what ``summary.json`` holds).
+      The summary as plain JSON data (what ``summary.json`` holds, including
+      ``experiment``, ``fingerprint`` and ``"complete": true``).
+
+    Raises:
+      StoreError: ``out_dir`` is a file, not an rmtjax directory, another run's, or holds a
+        corrupt file (the message names it and the fix).
     """
     experiment = experiment_for_config(config)
     out_dir = Path(out_dir)
-    ctx = RunContext(out_dir, config, experiment.name, progress)
-    if ctx.is_writer:
-        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def open_results() -> ResultsStore:
+        results = _results_store(out_dir, experiment.name, config)
+        report = results.preflight()
+        if progress and report.missing:
+            print(f"resuming {out_dir}: {'; '.join(report.missing[:3])}", file=sys.stderr)
+        return results
+
+    results = on_process_zero(open_results, f"the results directory {out_dir}")
+    ctx = RunContext(out_dir, config, experiment.name, progress, results)
+    if results is not None:
         resolved = {"experiment": experiment.name, **to_dict(config)}
-        text = yaml.safe_dump(resolved, sort_keys=False)
-        atomic_write(out_dir / "config.yaml", lambda f: f.write(text.encode()))
+        results.begin(yaml.safe_dump(resolved, sort_keys=False))
     summary = experiment.run(config, ctx)
     if not isinstance(summary, Mapping):
         raise TypeError(f"experiment {experiment.name!r} must return a dict summary")
-    summary = to_json(summary)
-    if ctx.is_writer:
-        text = json.dumps(summary, indent=2) + "\n"
-        atomic_write(out_dir / "summary.json", lambda f: f.write(text.encode()))
+    identity = {"experiment": experiment.name, "fingerprint": fingerprint(config), "complete": True}
+    summary = {**identity, **to_json(summary)}
+    if results is not None:
+        results.finish(summary)
     return summary
+
+
+def _results_store(out_dir: Path, experiment: str, config: Any) -> ResultsStore:
+    return ResultsStore(out_dir, experiment, fingerprint(config), fingerprint_fields(config))
 
 
 def to_json(value: Any) -> Any:

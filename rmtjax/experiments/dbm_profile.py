@@ -23,7 +23,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +31,7 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 
 from rmtjax._linalg import eigh_stacked
-from rmtjax.experiments.config import ExperimentConfig, param
+from rmtjax.experiments.config import ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs.models import correlated_wigner, unpermute
@@ -56,14 +55,17 @@ class DbmProfileConfig(ExperimentConfig):
     trials: int = param(40, low=1, in_fingerprint=False, doc="trials per delta")
     chunk_size: int = param(8, low=1, in_fingerprint=False, doc="trials per compiled batch")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_nonempty(self, "deltas")
 
-@functools.cache
+
 def profile_trial(n: int, bulk: float, span: float, bins: int):
     """The trial ``(key, delta) -> {"sum", "count"}``, each ``(bins,)``.
 
     ``sum[b]`` adds ``delta * n <u_i, v_j>^2`` over the bulk ``i`` and all ``j`` whose
     ``t = (lambda_i - mu_j) / delta`` falls in bin ``b`` of ``[-span, span]``; ``count[b]``
-    counts them. Cached per static argument set so each shape compiles once.
+    counts them.
     """
     k = max(1, round(bulk * n))
     rows = jnp.arange((n - k) // 2, (n - k) // 2 + k)
@@ -103,12 +105,15 @@ def fit_cauchy_constant(t: np.ndarray, profile: np.ndarray) -> tuple[float, floa
 
 
 def run(config: DbmProfileConfig, ctx: RunContext) -> dict:
-    trial = profile_trial(config.n, config.bulk, config.span, config.bins)
+    static = (config.n, config.bulk, config.span, config.bins)
+    trial = profile_trial(*static)
     edges = np.linspace(-config.span, config.span, config.bins + 1)
     t = (edges[1:] + edges[:-1]) / 2
     profiles, fits = [], {}
     for delta in config.deltas:
-        out = ctx.trials(f"delta={delta}", trial, config.trials, params=jnp.asarray(delta))
+        out = ctx.trials(
+            f"delta={delta}", trial, config.trials, params=jnp.asarray(delta), cache_key=static
+        )
         count = out["count"].sum(axis=0)
         profile = out["sum"].sum(axis=0) / np.maximum(count, 1)
         profiles.append(profile)

@@ -14,14 +14,13 @@ mean overlap at ``j = i``), ``n``, ``trials``, ``index``, ``j`` (the indices ``j
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs.models import correlated_erdos_renyi, unpermute
@@ -45,6 +44,7 @@ class EigvecOverlapConfig(ExperimentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_nonempty(self, "deltas")
         if not (1 <= self.index - self.window and self.index + self.window <= self.n):
             raise ConfigError(
                 f"index - window .. index + window must lie in 1..n={self.n}; "
@@ -54,13 +54,11 @@ class EigvecOverlapConfig(ExperimentConfig):
             raise ConfigError(f"deltas must satisfy q (1 + delta) <= 1 for q={self.q}")
 
 
-@functools.cache
 def overlap_trial(n: int, q: float, index: int, window: int):
     """The trial ``(key, deltas) -> (len(deltas), 2 window + 1)`` squared overlaps.
 
     One adjacency ``A`` per trial is shared by every ``delta`` (the models draw ``A`` from the
     same uniforms), so the curves for different ``delta`` use common random numbers.
-    Cached per static argument set so each shape compiles once.
     """
     # eigh sorts eigenvalues increasingly: 1-based decreasing index k sits at position n - k.
     positions = n - (index + jnp.arange(-window, window + 1))
@@ -80,9 +78,11 @@ def overlap_trial(n: int, q: float, index: int, window: int):
 
 
 def run(config: EigvecOverlapConfig, ctx: RunContext) -> dict:
-    trial = overlap_trial(config.n, config.q, config.index, config.window)
+    static = (config.n, config.q, config.index, config.window)
     deltas = jnp.asarray(config.deltas, jnp.result_type(float))
-    overlaps = ctx.trials("overlaps", trial, config.trials, params=deltas)
+    overlaps = ctx.trials(
+        "overlaps", overlap_trial(*static), config.trials, params=deltas, cache_key=static
+    )
     mean = overlaps.mean(axis=0)
     stderr = overlaps.std(axis=0) / np.sqrt(config.trials)
     j = np.arange(config.index - config.window, config.index + config.window + 1)

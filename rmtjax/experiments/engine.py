@@ -8,24 +8,21 @@ split over every device of a one-axis mesh (``jax.shard_map``; on several hosts 
 all processes' devices after ``jax.distributed.initialize()``). Each finished chunk is written
 at once, atomically, to a store directory, so a killed run resumes where it stopped.
 
-Store layout (``store/``)::
+Finished chunks go to a :class:`~rmtjax.experiments.store.ChunkStore` (one ``.npz`` per trial
+range, checksummed in its manifest). Stored ranges are by trial index, so a rerun with another
+chunk size or a larger trial count reuses every stored trial and runs only the missing ones.
 
-    manifest.json                      fingerprint, seed, the per-trial output signature
-    chunk_<start>_<stop>.npz           trials start..stop-1, arrays leaf_0, leaf_1, ...
-
-Stored ranges are by trial index, so a rerun with another chunk size or a larger trial
-count reuses every stored trial and runs only the missing ones.
+Compiled chunk programs are cached by value: by an explicit hashable ``cache_key`` naming the
+trial's static parameters, or else by the store ``fingerprint``. Two calls with equal keys
+reuse one executable whichever function object they pass; calls without either compile anew.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import re
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -35,25 +32,21 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from rmtjax._checks import check_positive
+from rmtjax.experiments.store import ChunkStore, StoreError
 
 __all__ = [
     "StoreError",
-    "atomic_write",
     "maybe_initialize_distributed",
+    "on_process_zero",
     "run_trials",
     "trial_key",
 ]
 
 _AXIS = "trials"
-_FORMAT = 1
-_MANIFEST = "manifest.json"
-_CHUNK_RE = re.compile(r"^chunk_(\d+)_(\d+)\.npz$")
+_CACHE_SIZE = 64
 
 Pytree = Any
-
-
-class StoreError(ValueError):
-    """A chunk store that does not belong to this run (other fingerprint, seed or outputs)."""
+T = TypeVar("T")
 
 
 def trial_key(seed: int, t: int) -> jax.Array:
@@ -99,23 +92,6 @@ def maybe_initialize_distributed(
     return True
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through ``write(file)`` into a temporary sibling, then rename it.
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def run_trials(
     trial_fn: Callable[..., Pytree],
     *,
@@ -125,6 +101,7 @@ def run_trials(
     chunk_size: int,
     store: Path | None = None,
     fingerprint: str = "",
+    cache_key: Hashable | None = None,
     progress: bool = True,
     desc: str = "",
 ) -> Pytree:
@@ -142,17 +119,20 @@ def run_trials(
 
     Args:
       trial_fn: one trial, ``key -> pytree of arrays`` (fixed shapes), or
-        ``(key, params) -> pytree`` with ``params``; pure and jittable. The compiled chunk is
-        cached per ``trial_fn``: calls that differ only in ``params`` values (same shapes) or
-        in ``seed`` do not recompile, so pass swept parameters through ``params`` rather
-        than closing over them.
+        ``(key, params) -> pytree`` with ``params``; pure and jittable.
       params: pytree of arrays or scalars passed to every trial (replicated on all devices).
+        Calls that differ only in ``params`` values (same shapes) or in ``seed`` reuse the
+        compiled chunk, so pass swept parameters through ``params``.
       seed: root seed.
       n_trials: number of trials, >= 1.
       chunk_size: trials per compiled, sharded batch, >= 1 (memory vs. throughput).
       store: directory for finished chunks (created if absent), or None to keep nothing.
       fingerprint: identifies what the trials compute (e.g. a hash of the config); an
         existing store with another fingerprint raises :class:`StoreError`.
+      cache_key: hashable value naming everything ``trial_fn`` closes over (its static
+        parameters, e.g. ``("overlap", n, q)``); calls with an equal key reuse one compiled
+        chunk, even when ``trial_fn`` is a new function object. ``None``: use
+        ``fingerprint`` if it is not empty, else compile anew.
       progress: show a tqdm bar (trials done, trials/s) on process 0.
       desc: label of the progress bar.
 
@@ -161,23 +141,29 @@ def run_trials(
       (identical on every process).
 
     Raises:
-      StoreError: ``store`` holds trials of another run (fingerprint, seed or output shapes).
+      StoreError: ``store`` holds trials of another run (fingerprint, seed or output shapes)
+        or a chunk that fails its checksum.
     """
     _check_count(n_trials, "n_trials")
     _check_count(chunk_size, "chunk_size")
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int; got {seed!r}")
+    try:
+        hash(cache_key)
+    except TypeError as e:
+        raise TypeError(f"cache_key must be hashable (e.g. a tuple); got {cache_key!r}") from e
     one = trial_fn if params is None else (lambda k: trial_fn(k, params))
     out_spec = jax.eval_shape(one, jax.random.key(0))
     leaves_spec, treedef = jax.tree.flatten(out_spec)
     leaves = [np.empty((n_trials, *s.shape), s.dtype) for s in leaves_spec]
     done = np.zeros(n_trials, bool)
+    chunks = None
     if store is not None:
-        done, leaves = _load_store_everywhere(
-            Path(store), _manifest(fingerprint, seed, leaves_spec, treedef), done, leaves
-        )
+        identity = _identity(fingerprint, seed, leaves_spec, treedef)
+        chunks, done, leaves = _load_store_everywhere(Path(store), identity, done, leaves)
 
-    run_chunk = _chunk_runner(trial_fn, params, seed)
+    key = cache_key if cache_key is not None else (fingerprint or None)
+    run_chunk = _chunk_runner(trial_fn, params, seed, key)
     bar = tqdm(
         total=n_trials,
         initial=int(done.sum()),
@@ -191,8 +177,8 @@ def run_trials(
             chunk = run_chunk(start, stop)
             for full, part in zip(leaves, chunk, strict=True):
                 full[start:stop] = part
-            if store is not None and jax.process_index() == 0:
-                _write_chunk(Path(store), start, stop, chunk)
+            if chunks is not None:
+                chunks.write_chunk(start, stop, chunk)
             bar.update(stop - start)
     return jax.tree.unflatten(treedef, leaves)
 
@@ -204,11 +190,11 @@ def _check_count(value: Any, name: str) -> None:
 
 
 def _chunk_runner(
-    trial_fn: Callable[..., Pytree], params: Pytree, seed: int
+    trial_fn: Callable[..., Pytree], params: Pytree, seed: int, cache_key: Hashable | None
 ) -> Callable[[int, int], list[np.ndarray]]:
     """Return ``run(start, stop) -> leaves`` for trials start..stop-1 on all devices."""
     mesh = jax.sharding.Mesh(np.array(jax.devices()), (_AXIS,))
-    batched = _compiled_chunk(trial_fn, params is not None, mesh)
+    batched = _compiled_chunk(trial_fn, params is not None, mesh, cache_key)
     root, params = jax.device_put(
         (jax.random.key_data(jax.random.key(seed)), params), NamedSharding(mesh, P())
     )
@@ -224,15 +210,25 @@ def _chunk_runner(
     return run
 
 
-@functools.lru_cache(maxsize=64)
+_COMPILED: OrderedDict[Hashable, Callable[..., Pytree]] = OrderedDict()
+
+
 def _compiled_chunk(
-    trial_fn: Callable[..., Pytree], with_params: bool, mesh: jax.sharding.Mesh
+    trial_fn: Callable[..., Pytree],
+    with_params: bool,
+    mesh: jax.sharding.Mesh,
+    cache_key: Hashable | None,
 ) -> Callable[..., Pytree]:
     """``(root_key_data, params, t) -> vmap over t of trial_fn(fold_in(root, t)[, params])``.
 
     The batch axis ``t`` is split over the mesh; each device runs its block independently.
-    Cached so that repeated runs of one ``trial_fn`` reuse the compiled executable.
+    With a ``cache_key`` the jitted program is kept (least recently used first out) and
+    returned for every later call with the same key, mesh and ``with_params``.
     """
+    key = None if cache_key is None else (cache_key, with_params, mesh)
+    if key is not None and key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key]
 
     def block(root_data: jax.Array, params: Pytree, t: jax.Array) -> Pytree:
         root = jax.random.wrap_key_data(root_data)
@@ -247,7 +243,12 @@ def _compiled_chunk(
     # start from constants (power iterations, ADMM, Hungarian) would otherwise fail to trace.
     specs = (P(), P(), P(_AXIS))
     sharded = jax.shard_map(block, mesh=mesh, in_specs=specs, out_specs=P(_AXIS), check_vma=False)
-    return jax.jit(sharded)
+    compiled = jax.jit(sharded)
+    if key is not None:
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > _CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    return compiled
 
 
 def _missing_chunks(done: np.ndarray, chunk_size: int) -> list[tuple[int, int]]:
@@ -259,9 +260,8 @@ def _missing_chunks(done: np.ndarray, chunk_size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _manifest(fingerprint: str, seed: int, leaves_spec: list[Any], treedef: Any) -> dict[str, Any]:
+def _identity(fingerprint: str, seed: int, leaves_spec: list[Any], treedef: Any) -> dict[str, Any]:
     return {
-        "format": _FORMAT,
         "fingerprint": fingerprint,
         "seed": int(seed),
         "outputs": str(treedef),
@@ -270,60 +270,43 @@ def _manifest(fingerprint: str, seed: int, leaves_spec: list[Any], treedef: Any)
 
 
 def _load_store_everywhere(
-    store: Path, manifest: dict[str, Any], done: np.ndarray, leaves: list[np.ndarray]
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Process 0 opens the store and reads its chunks; every process gets the same view."""
-    error = None
+    store: Path, identity: dict[str, Any], done: np.ndarray, leaves: list[np.ndarray]
+) -> tuple[ChunkStore | None, np.ndarray, list[np.ndarray]]:
+    """Process 0 opens the store and reads its chunks; every process gets the same view.
+
+    Returns the store on process 0 (the writer) and None elsewhere.
+    """
+
+    def open_and_read() -> ChunkStore:
+        chunks = ChunkStore(store, identity)
+        chunks.create({"n_trials": done.size})
+        chunks.read_into(done, leaves)
+        return chunks
+
+    chunks = on_process_zero(open_and_read, f"the chunk store {store}")
+    done, leaves = multihost_utils.broadcast_one_to_all((done.astype(np.uint8), leaves))
+    return chunks, np.array(done, bool), [np.array(x) for x in leaves]  # writable copies
+
+
+def on_process_zero(fn: Callable[[], T], what: str) -> T | None:
+    """Run ``fn`` on process 0 only; a :class:`StoreError` there is raised on every process.
+
+    Args:
+      fn: the work of the writing process (opening or checking a store).
+      what: names the store in the other processes' error message.
+
+    Returns:
+      ``fn()`` on process 0, None on the others.
+    """
+    error, result = None, None
     if jax.process_index() == 0:
         try:
-            _open_store(store, manifest)
-            _read_chunks(store, done, leaves)
+            result = fn()
         except StoreError as e:
             error = e
     failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
     if error is not None:
         raise error
     if failed:
-        raise StoreError(f"process 0 rejected the chunk store {store} (see its error)")
-    done, leaves = multihost_utils.broadcast_one_to_all((done.astype(np.uint8), leaves))
-    return np.array(done, bool), [np.array(x) for x in leaves]  # writable copies
-
-
-def _open_store(store: Path, manifest: dict[str, Any]) -> None:
-    """Create ``store`` with ``manifest``, or check that an existing store matches it."""
-    path = store / _MANIFEST
-    if path.is_file():
-        found = json.loads(path.read_text())
-        for key in ("format", "fingerprint", "seed", "outputs", "leaves"):
-            if found.get(key) != manifest[key]:
-                raise StoreError(
-                    f"chunk store {store} belongs to another run ({key} is {found.get(key)!r}, "
-                    f"this run has {manifest[key]!r}); use another output directory or delete it"
-                )
-        return
-    store.mkdir(parents=True, exist_ok=True)
-    if any(_CHUNK_RE.match(p.name) for p in store.iterdir()):
-        raise StoreError(f"{store} holds chunk files but no {_MANIFEST}; not an rmtjax store")
-    atomic_write(path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-
-
-def _read_chunks(store: Path, done: np.ndarray, leaves: list[np.ndarray]) -> None:
-    """Fill ``leaves`` and ``done`` from the stored chunks that overlap ``0 .. len(done)-1``."""
-    n = done.size
-    for path in sorted(store.iterdir()):
-        match = _CHUNK_RE.match(path.name)
-        if not match:
-            continue
-        start, stop = int(match[1]), int(match[2])
-        if start >= n:
-            continue
-        hi = min(stop, n)
-        with np.load(path) as data:
-            for i, full in enumerate(leaves):
-                full[start:hi] = data[f"leaf_{i}"][: hi - start]
-        done[start:hi] = True
-
-
-def _write_chunk(store: Path, start: int, stop: int, chunk: list[np.ndarray]) -> None:
-    arrays = {f"leaf_{i}": x for i, x in enumerate(chunk)}
-    atomic_write(store / f"chunk_{start:010d}_{stop:010d}.npz", lambda f: np.savez(f, **arrays))
+        raise StoreError(f"process 0 rejected {what} (see its error)")
+    return result

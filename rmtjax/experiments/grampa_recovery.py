@@ -41,7 +41,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
+from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.engine import trial_key
 from rmtjax.experiments.registry import Experiment, register
@@ -130,10 +129,10 @@ class GrampaRecoveryConfig(ExperimentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("methods", "models", "sigmas", "dense_deltas", "sparse_deltas"):
+        keys = ("methods", "models", "sigmas", "dense_deltas", "sparse_deltas")
+        require_nonempty(self, *keys)
+        for key in keys:
             values = getattr(self, key)
-            if not values:
-                raise ConfigError(f"{key} must not be empty")
             if len(set(values)) != len(values):
                 raise ConfigError(f"{key} must not repeat values; got {list(values)}")
         for name, q, deltas in (
@@ -180,7 +179,6 @@ def _inputs(pair: GraphPair, q: float | None, raw: bool) -> tuple[jax.Array, jax
     return normalize_adjacency(pair.A), normalize_adjacency(pair.B)
 
 
-@functools.cache
 def recovery_trial(
     n: int,
     q: float | None,
@@ -197,7 +195,7 @@ def recovery_trial(
     ``scipy.optimize.linear_sum_assignment`` through ``jax.pure_callback``, which receives the
     whole vmapped chunk of each device in one host call) and returns
     ``recovery_fraction(perm_hat, perm)``. The noise level is a traced argument, so one
-    compilation serves the whole grid. Cached per static argument set.
+    compilation serves the whole grid.
     """
 
     def trial(key: jax.Array, noise: jax.Array) -> jax.Array:
@@ -239,15 +237,15 @@ def run(config: GrampaRecoveryConfig, ctx: RunContext) -> dict[str, Any]:
     for method in config.methods:
         recovery[method] = {}
         for model in config.models:
-            q = config.edge_probability(model)
-            trial = recovery_trial(
+            static = (
                 config.n,
-                q,
+                config.edge_probability(model),
                 method,
                 tuple(sorted(config.options(method).items())),
                 method in config.raw_adjacency,
                 config.refine_steps,
             )
+            trial = recovery_trial(*static)
             recovery[method][model] = np.stack(
                 [
                     ctx.trials(
@@ -255,6 +253,7 @@ def run(config: GrampaRecoveryConfig, ctx: RunContext) -> dict[str, Any]:
                         trial,
                         config.trials,
                         params=jnp.asarray(noise, dtype),
+                        cache_key=static,
                     )
                     for noise in config.noise(model)
                 ]

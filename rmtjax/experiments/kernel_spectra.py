@@ -16,7 +16,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import warnings
 from typing import Any
 
@@ -83,14 +82,12 @@ def data_key(seed: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), _DATA_STREAM)
 
 
-@functools.cache
 def ck_ntk_trial(widths: tuple[int, ...], activation: str):
     """The trial ``(key, X) -> {"ck", "ntk", "ntk_surrogate"}``: one network's eigenvalues.
 
     Draws one network ``init_mlp(key, widths)`` and returns the ascending eigenvalues
     (``(n,)`` each) of ``K_CK = X_L X_Lᵀ``, of the structured ``K_NTK`` and of its Fan–Wang
-    surrogate ``q_{-1} I + Σ q_l X_l X_lᵀ`` on the fixed inputs ``X``. Cached per argument set
-    so that every call reuses the engine's compiled chunk.
+    surrogate ``q_{-1} I + Σ q_l X_l X_lᵀ`` on the fixed inputs ``X``.
     """
 
     def trial(key: jax.Array, X: jax.Array) -> dict[str, jax.Array]:

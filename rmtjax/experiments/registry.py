@@ -9,8 +9,9 @@ Each experiment module under ``rmtjax/experiments/`` registers itself at import:
         description="eigenvector overlaps <u_100, v_j>^2 of correlated Erdos-Renyi graphs",
     ))
 
-and is listed in ``_EXPERIMENT_MODULES`` so that lookups import it on first use (importing
-``rmtjax.experiments`` stays cheap and never touches a JAX backend).
+and is listed in ``_EXPERIMENT_MODULES`` (name -> module) so that a lookup by name imports
+that one module on first use; only :func:`list_experiments` imports them all. Importing
+``rmtjax.experiments`` stays cheap and never touches a JAX backend.
 """
 
 from __future__ import annotations
@@ -23,16 +24,19 @@ from typing import Any
 
 __all__ = ["Experiment", "experiment_for_config", "get_experiment", "list_experiments", "register"]
 
-# Modules that register experiments, imported lazily by the lookups below.
-_EXPERIMENT_MODULES: tuple[str, ...] = (
-    "rmtjax.experiments.eigvec_overlap",
-    "rmtjax.experiments.dbm_profile",
-    "rmtjax.experiments.ck_ntk_spectra",
-    "rmtjax.experiments.real_data_spectra",
-    "rmtjax.experiments.spiked_propagation",
-    "rmtjax.experiments.grampa_recovery",
-    "rmtjax.experiments.training_evolution",
-)
+# The module that registers each experiment, imported lazily by the lookups below.
+_EXPERIMENT_MODULES: dict[str, str] = {
+    name: f"rmtjax.experiments.{name}"
+    for name in (
+        "eigvec_overlap",
+        "dbm_profile",
+        "ck_ntk_spectra",
+        "real_data_spectra",
+        "spiked_propagation",
+        "grampa_recovery",
+        "training_evolution",
+    )
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +80,15 @@ def register(experiment: Experiment) -> Experiment:
 def get_experiment(name: str) -> Experiment:
     """The registered experiment called ``name``.
 
+    Imports only the module of experiment ``name`` (if it is not registered yet).
+
     Raises:
       ValueError: no such experiment (the message lists the known ones).
     """
-    _import_experiment_modules()
+    if name not in _REGISTRY and name in _EXPERIMENT_MODULES:
+        importlib.import_module(_EXPERIMENT_MODULES[name])
     if name not in _REGISTRY:
-        known = sorted(_REGISTRY)
+        known = sorted({*_REGISTRY, *_EXPERIMENT_MODULES})
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown experiment {name!r}{hint} (known: {', '.join(known) or 'none'})")
@@ -97,10 +104,11 @@ def list_experiments() -> list[Experiment]:
 def experiment_for_config(config: Any) -> Experiment:
     """The registered experiment whose config class is ``type(config)``.
 
+    The config's class was defined by its experiment's module, so no module is imported.
+
     Raises:
       ValueError: no registered experiment uses this config class.
     """
-    _import_experiment_modules()
     for experiment in _REGISTRY.values():
         if experiment.config_cls is type(config):
             return experiment
@@ -113,5 +121,5 @@ def _origin(experiment: Experiment) -> tuple[str, str, str]:
 
 
 def _import_experiment_modules() -> None:
-    for module in _EXPERIMENT_MODULES:
+    for module in _EXPERIMENT_MODULES.values():
         importlib.import_module(module)

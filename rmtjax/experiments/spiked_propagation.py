@@ -34,7 +34,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 
 import jax
@@ -85,7 +84,6 @@ class SpikedPropagationConfig(ExperimentConfig):
             raise ConfigError(f"top_k must be <= n = {self.n}; got {self.top_k}")
 
 
-@functools.cache
 def spiked_trial(
     n: int,
     widths: tuple[int, ...],
@@ -99,8 +97,7 @@ def spiked_trial(
     One draw of the spiked inputs (the two settings share the noise, the ``u_k`` and the
     Gaussian vectors behind ``v_k``) and of the network ``widths = (d_0, …, d_L)``;
     ``"dense"``/``"sparse"`` hold the ascending eigenvalues of ``X_l X_lᵀ`` for ``l = 0..L``,
-    ``"noise"`` those of the noise-only input Gram matrix. Cached per argument set so that
-    every call reuses the engine's compiled chunk.
+    ``"noise"`` those of the noise-only input Gram matrix.
     """
     d0 = widths[0]
 

@@ -22,9 +22,10 @@ initialisation, ~2.5 at step 200) while one CK eigenvalue separates from it (8.0
 200, 13.2 at step 300), so counted against the initial limit-law edge (13.5) there are no
 outliers at the default length: compare ``top3_ck`` instead.
 
-Each tracking point is written at once to ``history/step_<step>.npz`` (atomic writes) and
-the training state to ``checkpoint.msgpack``, so a killed run keeps what it tracked and a
-rerun with the same config resumes from the last tracking point.
+Each tracking point is written at once to ``history/step_<step>.npz`` and the training state
+to ``history/checkpoint.msgpack`` (a :class:`~rmtjax.experiments.store.HistoryStore`: atomic,
+checksummed writes), so a killed run keeps what it tracked and a rerun with the same config
+resumes from the last tracking point.
 
 ``summary.json``: ``r2_train``, ``r2_test`` (at the end), ``label_var_top2_ck`` and
 ``label_var_top2_ntk`` (``{"init", "end"}``: fraction of ``||y||²`` explained by the top-2
@@ -36,7 +37,6 @@ eigenvalues), ``steps``, ``seconds`` (wall time of this invocation).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 
 import jax
@@ -46,8 +46,8 @@ from matplotlib.figure import Figure
 
 from rmtjax.experiments.config import ExperimentConfig, fingerprint, param
 from rmtjax.experiments.context import RunContext
-from rmtjax.experiments.engine import atomic_write
 from rmtjax.experiments.registry import Experiment, register
+from rmtjax.experiments.store import HistoryStore
 from rmtjax.nets import MLP, PRESETS, get_activation, normalize_rows
 from rmtjax.nets.train import (
     TrackRecord,
@@ -133,8 +133,12 @@ def run(config: TrainingEvolutionConfig, ctx: RunContext) -> dict:
         track_every=config.track_every,
         top_k=config.top_k,
     )
-    store = _HistoryStore(ctx, fingerprint(config))
-    state = store.load_state(init_state(train_key, model, X, train_config, bulk_edges=(1, 1)))
+    store = HistoryStore(ctx.out_dir / "history", fingerprint(config), writer=ctx.is_writer)
+    checkpoint = store.load_checkpoint()
+    state = None
+    if checkpoint is not None:
+        template = init_state(train_key, model, X, train_config, bulk_edges=(1, 1))
+        state = state_from_bytes(template, checkpoint)
     edges = None
     if state is None and config.edge == "limit":
         edges = limit_bulk_edges(X, model.widths, config.activation)
@@ -148,10 +152,11 @@ def run(config: TrainingEvolutionConfig, ctx: RunContext) -> dict:
         y_test=y_test,
         state=state,
         bulk_edges=edges,
-        on_track=store.save_record,
-        on_checkpoint=store.save_state,
+        on_track=lambda record: store.save_record(int(record.step), record._asdict()),
+        on_checkpoint=lambda state: store.save_checkpoint(state_to_bytes(state)),
     )
-    history = store.history()
+    records = store.records()
+    history = TrackRecord(*(np.stack([r[k] for r in records]) for k in TrackRecord._fields))
     if not np.isfinite(history.loss[-1]):
         raise RuntimeError(
             f"training diverged (loss {history.loss[-1]} at step {history.step[-1]}); "
@@ -173,51 +178,6 @@ def run(config: TrainingEvolutionConfig, ctx: RunContext) -> dict:
         "steps": int(history.step[-1]),
         "seconds": time.perf_counter() - start_time,
     }
-
-
-class _HistoryStore:
-    """``history/step_<step>.npz`` per tracking point, ``checkpoint.msgpack``, a manifest."""
-
-    def __init__(self, ctx: RunContext, config_fingerprint: str) -> None:
-        self.ctx = ctx
-        self.dir = ctx.out_dir / "history"
-        self.checkpoint = ctx.out_dir / "checkpoint.msgpack"
-        manifest = self.dir / "manifest.json"
-        if manifest.is_file():
-            stored = json.loads(manifest.read_text())["fingerprint"]
-            if stored != config_fingerprint:
-                raise ValueError(
-                    f"{ctx.out_dir} holds a training run of a different config; "
-                    "use a fresh --out directory"
-                )
-        elif ctx.is_writer:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            text = json.dumps({"fingerprint": config_fingerprint})
-            atomic_write(manifest, lambda f: f.write(text.encode()))
-
-    def load_state(self, template):
-        """The checkpointed state (``None`` when there is none)."""
-        if not self.checkpoint.is_file():
-            return None
-        return state_from_bytes(template, self.checkpoint.read_bytes())
-
-    def save_record(self, record: TrackRecord) -> None:
-        if self.ctx.is_writer:
-            path = self.dir / f"step_{int(record.step):08d}.npz"
-            atomic_write(path, lambda f: np.savez(f, **record._asdict()))
-
-    def save_state(self, state) -> None:
-        if self.ctx.is_writer:
-            data = state_to_bytes(state)
-            atomic_write(self.checkpoint, lambda f: f.write(data))
-
-    def history(self) -> TrackRecord:
-        """All stored records, stacked over steps (leading axis ``T``)."""
-        records = []
-        for path in sorted(self.dir.glob("step_*.npz")):
-            with np.load(path) as data:
-                records.append(TrackRecord(**{k: data[k] for k in TrackRecord._fields}))
-        return TrackRecord(*(np.stack(field) for field in zip(*records, strict=True)))
 
 
 def _ends(values: np.ndarray) -> dict:

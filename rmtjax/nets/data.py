@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmtjax._checks import (
+    check_data_matrix,
     check_finite,
     check_positive,
     check_square,
@@ -227,7 +228,7 @@ def orthogonality(X: jax.Array) -> Orthogonality:
       >>> round(float(d.max_inner), 3), round(float(d.max_norm_dev), 3)
       (0.6, 0.0)
     """
-    X = _check_data(X, "X")
+    X = check_data_matrix(X)
     if X.shape[-2] < 2:
         raise ValueError(f"X needs at least 2 rows; got shape {X.shape}")
     gram = X @ jnp.swapaxes(X, -1, -2)
@@ -252,7 +253,7 @@ def remove_top_pcs(X: jax.Array, k: int, *, center: bool = True) -> jax.Array:
     Returns:
       ``(..., n, d)``.
     """
-    X = _check_data(X, "X")
+    X = check_data_matrix(X)
     if not isinstance(k, int | np.integer) or not 0 <= k <= min(X.shape[-2:]):
         raise ValueError(f"k must be an integer in [0, min(n, d) = {min(X.shape[-2:])}]; got {k!r}")
     if center:
@@ -276,7 +277,7 @@ def normalize_rows(X: jax.Array) -> jax.Array:
       >>> normalize_rows(jnp.array([[3.0, 4.0]])).tolist()
       [[0.6000000238418579, 0.800000011920929]]
     """
-    X = _check_data(X, "X")
+    X = check_data_matrix(X)
     norms = jnp.linalg.norm(X, axis=-1, keepdims=True)
     if is_concrete(norms) and bool(jnp.any(norms == 0)):
         raise ValueError("X has a zero row, which cannot be normalised")
@@ -361,13 +362,3 @@ def _check_sizes(**sizes: Any) -> None:
     for name, value in sizes.items():
         if not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
-
-def _check_data(X: Any, name: str) -> jax.Array:
-    X = jnp.asarray(X)
-    if X.ndim < 2:
-        raise ValueError(f"{name} must have shape (..., n, d); got {X.shape}")
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(float)
-    check_finite(X, name)
-    return X

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rmtjax._checks import check_finite
+from rmtjax._checks import check_data_matrix
 from rmtjax.activations import Activation, get_activation
 
 __all__ = ["MLPParams", "forward", "init_mlp", "layer_outputs"]
@@ -176,16 +176,6 @@ def _check_params(params: MLPParams, name: str = "params") -> tuple[int, ...]:
     return batch
 
 
-def _check_inputs(X: Any, d0: int, name: str = "X") -> jax.Array:
-    X = jnp.asarray(X)
-    if X.ndim < 2 or X.shape[-1] != d0:
-        raise ValueError(f"{name} must have shape (..., n, d_0) with d_0 = {d0}; got {X.shape}")
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(float)
-    check_finite(X, name)
-    return X
-
-
 def _batched(
     fn: Callable[..., Any], params: MLPParams, X: Any, act: Activation, **static: Any
 ) -> Any:
@@ -196,7 +186,7 @@ def _batched(
     (dims before ``(n, d_0)``) must be equal, or one of them empty (then it is shared).
     """
     p_batch = _check_params(params)
-    X = _check_inputs(X, np.shape(params.hidden[0])[-1])
+    X = check_data_matrix(X, d0=np.shape(params.hidden[0])[-1])
     x_batch = X.shape[:-2]
     if p_batch and x_batch and p_batch != x_batch:
         raise ValueError(

@@ -8,7 +8,6 @@ so off-diagonal entries have variance ``scale^2 / n``, diagonal ones ``2 scale^2
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +27,8 @@ class ToyConfig(ExperimentConfig):
     trials: int = param(12, low=1, in_fingerprint=False, doc="trials per scale")
 
 
-@functools.cache
 def goe_trial(n: int):
-    """The trial function for size ``n`` (cached: one compiled chunk per shape)."""
+    """The trial function for size ``n`` (the engine caches its compiled chunk by ``n``)."""
 
     def trial(key: jax.Array, scale: jax.Array) -> dict[str, jax.Array]:
         m = jax.random.normal(key, (n, n))
@@ -47,7 +45,13 @@ def second_moment(scale: float, n: int) -> float:
 
 def run(config: ToyConfig, ctx: RunContext) -> dict:
     results = {
-        s: ctx.trials(f"scale={s}", goe_trial(config.n), config.trials, params=jnp.float32(s))
+        s: ctx.trials(
+            f"scale={s}",
+            goe_trial(config.n),
+            config.trials,
+            params=jnp.float32(s),
+            cache_key=config.n,
+        )
         for s in config.scales
     }
     ctx.save_data(**{f"eig_{i}": r["eig"] for i, r in enumerate(results.values())})

@@ -11,7 +11,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from rmtjax.experiments.context import RunContext, run_experiment, to_json
-from rmtjax.experiments.engine import StoreError
+from rmtjax.experiments.store import StoreError
 from tests.experiments import _toy
 
 

@@ -18,9 +18,9 @@ import jax
 import numpy as np
 import pytest
 
-from rmtjax.experiments import engine
-from rmtjax.experiments.context import run_experiment
-from rmtjax.experiments.engine import StoreError, run_trials, trial_key
+from rmtjax.experiments.context import RunContext, run_experiment
+from rmtjax.experiments.engine import run_trials, trial_key
+from rmtjax.experiments.store import ChunkStore, StoreError
 from tests.experiments import _toy
 from tests.experiments._worker import N_TRIALS, SCALE, SEED, N, toy_trials
 
@@ -75,21 +75,21 @@ def test_chunk_size_does_not_change_results(reference):
 
 def test_resume_after_crash_equals_uninterrupted_run(tmp_path, monkeypatch, reference):
     """Crash after two written chunks; a rerun with another chunk size completes it exactly."""
-    write = engine._write_chunk
+    write = ChunkStore.write_chunk
     written = []
 
-    def crash_on_third(store, start, stop, chunk):
+    def crash_on_third(self, start, stop, chunk):
         if len(written) == 2:
             raise RuntimeError("simulated crash")
         written.append((start, stop))
-        write(store, start, stop, chunk)
+        write(self, start, stop, chunk)
 
-    monkeypatch.setattr(engine, "_write_chunk", crash_on_third)
+    monkeypatch.setattr(ChunkStore, "write_chunk", crash_on_third)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run_to_store(tmp_path, chunk_size=3)
     assert _stored_ranges(tmp_path) == [(0, 3), (3, 6)]
 
-    monkeypatch.setattr(engine, "_write_chunk", lambda *a: (written.append(a[1:3]), write(*a)))
+    monkeypatch.setattr(ChunkStore, "write_chunk", lambda *a: (written.append(a[1:3]), write(*a)))
     resumed = _run_to_store(tmp_path, chunk_size=7)
     _assert_equal(resumed, reference)
     # Only the missing trials ran, and the stored ranges tile 0..N_TRIALS exactly once.
@@ -136,10 +136,53 @@ def test_leftover_temp_file_is_ignored_and_stray_chunks_refused(tmp_path, refere
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / ".chunk_0000000000_0000000005.npz.123.tmp").write_bytes(b"partial")
     _assert_equal(_run_to_store(tmp_path / "s", chunk_size=7), reference)
+    assert not list((tmp_path / "s").glob("*.tmp"))  # the stale temporary is removed
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "chunk_0000000000_0000000005.npz").write_bytes(b"x")
     with pytest.raises(StoreError, match="no manifest"):
         _run_to_store(tmp_path / "t", chunk_size=7)
+
+
+def _counting_goe_trial(n: int, traces: list[int]):
+    """A fresh trial function object on every call; appends to ``traces`` when traced."""
+
+    def trial(key, scale):
+        traces.append(n)
+        return _toy.goe_trial(n)(key, scale)
+
+    return trial
+
+
+def test_compiled_chunks_are_cached_by_key_not_by_function():
+    """Equal cache keys compile once (new function objects), different keys twice."""
+    traces: list[int] = []
+    kw = {"params": np.float32(SCALE), "n_trials": 4, "chunk_size": 4, "progress": False}
+    key = ("test_engine", object())  # unique to this test run
+    first = run_trials(_counting_goe_trial(3, traces), seed=0, cache_key=key, **kw)
+    again = run_trials(_counting_goe_trial(3, traces), seed=1, cache_key=key, **kw)
+    # Each call traces once for its output shapes (eval_shape); only the first compiles.
+    assert len(traces) == 2 + 1
+    run_trials(_counting_goe_trial(5, traces), seed=0, cache_key=(key, 5), **kw)
+    assert len(traces) == 3 + 2  # another key: a second compilation
+    assert not np.array_equal(first["eig"], again["eig"])  # the seed is an argument, not baked in
+    run_trials(_counting_goe_trial(3, traces), seed=0, **kw)  # no key, no fingerprint
+    assert len(traces) == 5 + 2
+
+
+def test_equal_configs_compile_once_different_configs_twice(tmp_path):
+    """Through the RunContext: the default key is the store's fingerprint (config hash)."""
+    traces: list[int] = []
+
+    def run(config, out):
+        ctx = RunContext(tmp_path / out, config, "toy", progress=False)
+        return ctx.trials("m", _counting_goe_trial(config.n, traces), 4, params=np.float32(1.0))
+
+    config = _toy.ToyConfig(n=6, seed=123)
+    run(config, "a")
+    run(_toy.ToyConfig(n=6, seed=123), "b")
+    assert len(traces) == 2 + 1  # eval_shape per call, one compilation
+    run(_toy.ToyConfig(n=7, seed=123), "c")
+    assert len(traces) == 3 + 2  # another config: another compilation
 
 
 def test_progress_bar_reports_trials_per_second(capsys):

@@ -87,7 +87,7 @@ def test_config_rejects_bad_values():
         load_config(GrampaRecoveryConfig, {"methods": ["grampa", "spectral"]})
     with pytest.raises(ConfigError, match="models"):
         load_config(GrampaRecoveryConfig, {"models": ["gaussian", "barabasi"]})
-    with pytest.raises(ConfigError, match="methods must not be empty"):
+    with pytest.raises(ConfigError, match="methods must hold at least one value"):
         load_config(GrampaRecoveryConfig, {"methods": []})
     with pytest.raises(ConfigError, match="sigmas must not repeat"):
         load_config(GrampaRecoveryConfig, {"sigmas": [0.1, 0.1]})

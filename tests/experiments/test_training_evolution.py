@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rmtjax.experiments import training_evolution
 from rmtjax.experiments.config import ConfigError, load_config
 from rmtjax.experiments.context import run_experiment
+from rmtjax.experiments.store import HistoryStore, StoreError
 from rmtjax.experiments.training_evolution import TrainingEvolutionConfig, single_index_data
 
 TINY = {
@@ -40,18 +40,20 @@ def test_tiny_run_and_resume_after_a_kill(tmp_path, monkeypatch):
     assert summary["r2_test"] == pytest.approx(float(expected["r2_test"][-1]))
     assert expected["loss"][-1] < expected["loss"][0]
     assert len(list((tmp_path / "full" / "history").glob("step_*.npz"))) == 4
-    for name in ("spectra.png", "label_variance.png", "checkpoint.msgpack"):
+    for name in ("spectra.png", "label_variance.png", "history/checkpoint.msgpack"):
         assert (tmp_path / "full" / name).stat().st_size > 0
 
     # Kill a second run right after its checkpoint at step 10, then rerun: same result.
-    save_state = training_evolution._HistoryStore.save_state
+    save_checkpoint = HistoryStore.save_checkpoint
+    saved = []
 
-    def killed_after_step_10(self, state):
-        save_state(self, state)
-        if int(state.step) == 10:
+    def killed_after_step_10(self, data):
+        save_checkpoint(self, data)
+        saved.append(data)
+        if len(saved) == 2:  # checkpoints at steps 0 and 10
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training_evolution._HistoryStore, "save_state", killed_after_step_10)
+    monkeypatch.setattr(HistoryStore, "save_checkpoint", killed_after_step_10)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, tmp_path / "killed", progress=False)
     assert len(list((tmp_path / "killed" / "history").glob("step_*.npz"))) == 2
@@ -63,7 +65,7 @@ def test_tiny_run_and_resume_after_a_kill(tmp_path, monkeypatch):
     assert {k: v for k, v in resumed.items() if k != "seconds"} == {
         k: v for k, v in summary.items() if k != "seconds"
     }
-    with pytest.raises(ValueError, match="different config"):
+    with pytest.raises(StoreError, match="belongs to another run"):
         run_experiment(TrainingEvolutionConfig(**{**TINY, "n": 41}), tmp_path / "killed")
 
 
