@@ -3,10 +3,11 @@
 A Monte Carlo experiment is a pure per-trial function ``trial_fn(key) -> pytree`` (its
 parameters closed over). Trial ``t`` always uses the key ``fold_in(key(seed), t)``, so a trial's
 result depends on ``(seed, t)`` only — not on the chunk size, the device count or the number of
-processes. Trials run in chunks: one jitted ``vmap(trial_fn)`` (a ``lax.map`` on the CPU) per chunk whose batch axis is
-split over every device of a one-axis mesh (``jax.shard_map``; on several hosts the mesh spans
-all processes' devices after ``jax.distributed.initialize()``). Each finished chunk is written
-at once, atomically, to a store directory, so a killed run resumes where it stopped.
+processes. Trials run in chunks: one jitted ``vmap(trial_fn)`` (a ``lax.map`` on the CPU) per
+chunk whose batch axis is split over every device of a one-axis mesh (``jax.shard_map``; on
+several hosts the mesh spans all processes' devices after ``jax.distributed.initialize()``).
+Each finished chunk is written at once, atomically, to a store directory, so a killed run
+resumes where it stopped.
 
 Store layout (``store/``)::
 
@@ -133,10 +134,10 @@ def run_trials(
     Trial ``t`` returns ``trial_fn(fold_in(key(seed), t))``, or
     ``trial_fn(fold_in(key(seed), t), params)`` when ``params`` is given. Chunks of
     ``chunk_size`` trials run as one jitted ``vmap(trial_fn)`` (on the CPU a ``lax.map``, one
-    trial at a time) with the batch axis split evenly
-    over all devices (a chunk is padded to a multiple of the device count and the padding
-    dropped). Each trial sees the same key whatever ``chunk_size``, device count, process
-    count or interruptions (on CPU the results are bitwise identical; accelerator kernels may
+    trial at a time) with the batch axis split evenly over all devices (a chunk is padded to a
+    multiple of the device count and the padding dropped). Each trial sees the same key
+    whatever ``chunk_size``, device count, process count or interruptions (on the CPU each
+    trial is the same unbatched program, so chunking changes no bit; accelerator kernels may
     round differently for other batch sizes). With a ``store``, finished chunks are read back
     and only missing trial ranges run. The params (which enter no store file) must be covered
     by ``fingerprint``.
