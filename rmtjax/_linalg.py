@@ -7,10 +7,10 @@ over the flattened batch, because jaxlib's batched CPU kernel can deadlock:
 **Mechanism (jaxlib 0.10.2, read from the disassembly of ``jaxlib/cpu/_lapack.so``).**
 The ``?syevd`` FFI kernel splits a batch with ``jax::ParallelBatchMap(pool, batch, chunk, f)``
 over XLA's intra-op thread pool. It runs ``f`` inline only when ``chunk >= batch``, i.e. when
-the batch has one matrix, the pool has fewer than two threads, or the whole batch costs less
-than a fixed threshold (``batch * 5 n² ... < 200000``; any batch of two 120 × 120 matrices is
-above it). Otherwise it schedules *every* chunk on the pool and blocks the calling thread in
-``BlockingCounter::Wait`` without taking a chunk itself. When the kernel itself runs on a pool
+the batch has one matrix, the pool has fewer than two threads, or the batch is cheap
+(``5 n³ · batch < 200000``: any two matrices of n >= 28 go to the pool). Otherwise it
+schedules *every* chunk on the pool and blocks the calling thread in ``BlockingCounter::Wait``
+without taking a chunk itself. When the kernel itself runs on a pool
 worker (the thunk executor dispatches there whenever a program has independent work: several
 devices sharing the one host pool, two programs in flight from two Python threads, independent
 eighs in one program) and every worker is such a waiting kernel, the chunks are never run.
@@ -29,6 +29,8 @@ to grow, stacks taken with gdb):
   thread (load ~12): batched / ``lax.map`` / numpy loop = 717 / 830 / 856 ms for 32 × 200²,
   138 / 128 / 211 ms for 16 × 128², 2590 / 2185 / 3145 ms for 2 × 1000² (f32). The batched
   kernel's gain is the spread over the pool, which a loaded 2-core machine does not have.
+  The reproducer through :func:`eigh` completes with 1, 2 and 4 devices (13.5, 10.6, 14.6 s
+  for 5 calls, compile included).
 
 A user's ``vmap`` must not turn the loop's single-matrix calls back into a batched call, so
 the CPU path is a ``custom_vmap`` that folds the mapped axis into the loop, and a
@@ -36,7 +38,9 @@ the CPU path is a ``custom_vmap`` that folds the mapped axis into the loop, and 
 makes it differentiable. Each matrix is diagonalized by the same LAPACK call whatever batch
 or device it belongs to, so results are bitwise independent of chunking and device count.
 XLA flags are no remedy: ``--xla_cpu_multi_thread_eigen=false`` leaves the LAPACK pool
-alone (measured).
+alone (measured in the 2026-11 notes of ``benchmarks/RESULTS.md``). The same wait exists in
+jaxlib's other batched CPU LAPACK kernels (``getrf``, ``potrf``, ``gesdd``, ...) and the
+callback path in every ``pure_callback`` traced into a multi-device CPU program.
 """
 
 from __future__ import annotations
