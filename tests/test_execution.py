@@ -2,7 +2,8 @@
 
 Each configuration runs in its own subprocess under a hard timeout, so a hang fails the test
 instead of the session. All subprocesses start together (one module fixture) and are then
-checked one by one: the set takes about a minute of a 2-core machine. The sizes are those at
+checked one by one: the set takes ~80 s of CPU time in all (3.3 min of wall time on the
+2-core VM at load 15, where every subprocess waits for a core). The sizes are those at
 which jaxlib's batched CPU eigh deadlocked before ``rmtjax._linalg`` (2 or 4 forced host
 devices, two ``jax.distributed`` processes, several Python threads).
 """
