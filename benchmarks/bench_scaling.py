@@ -16,8 +16,8 @@ redraws ``benchmarks/out/scaling.png`` with every sweep finished so far.
 - ``scaling_devices``: the ``eigvec_overlap`` Monte Carlo through ``run_trials`` in a
   subprocess per device count ``k`` (``XLA_FLAGS=--xla_force_host_platform_device_count=k``,
   ``JAX_PLATFORMS=cpu``), trials/s vs ``k``; a subprocess that exceeds its timeout is recorded
-  in ``extra["timeouts"]`` (see ``benchmarks/RESULTS.md``: batched CPU ``eigh`` can deadlock
-  with several host devices).
+  in ``extra["timeouts"]`` (a hang; before ``rmtjax._linalg`` ran one matrix per LAPACK call,
+  jaxlib's batched CPU ``eigh`` deadlocked with several host devices).
 
 The code under test is imported lazily: a module that does not exist yet makes its sweep an
 ``n/a`` row.
@@ -50,9 +50,9 @@ _SIZES: dict[str, dict[str, Any]] = {
         "ntk_widths": (128, 256, 256),
         "batch_n": 100,
         "batches": (1, 2, 4, 8),
-        "devices": (1, 2),
+        "devices": (1, 2, 4),
         "mc": (128, 8),
-        "timeout_s": 30,
+        "timeout_s": 120,
     },
     "full": {
         "grampa_n": (100, 200, 400, 700, 1000),

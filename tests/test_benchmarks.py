@@ -179,3 +179,59 @@ def test_failing_modules_and_cases_become_rows_not_crashes(monkeypatch):
     rows.clear()
     run._run_module("fine", True, ["ok"], float("-inf"), rows.append)
     assert [(r["name"], r["status"]) for r in rows] == [("ok", "skipped")]
+
+
+def _device_check(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", OPENBLAS_NUM_THREADS="1")
+    cmd = ["bash", "benchmarks/device_check.sh", "--quick", *args]
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env={**env, "OUT": str(tmp_path), "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads((tmp_path / "device_check.json").read_text())
+
+
+def test_device_check_quick_prints_and_writes_one_table(tmp_path):
+    """The GPU profile's script at CPU-test sizes: one table, the same in the .txt file."""
+    proc, document = _device_check(tmp_path, "--only", "grampa,ntk_seed_scale")
+    assert [r["name"] for r in document["rows"]] == ["grampa", "grampa", "ntk_seed_scale"]
+    assert all(r["status"] == "-" and r["ours_s"] > 0 for r in document["rows"])
+    table = (tmp_path / "device_check.txt").read_text()
+    assert table.strip() in proc.stdout and "| ntk_seed_scale" in table
+    assert document["machine"]["profile"] == "quick"
+
+
+@pytest.mark.slow
+def test_device_check_quick_runs_every_row(tmp_path):
+    _, document = _device_check(tmp_path)
+    names = {r["name"] for r in document["rows"]}
+    assert names == {
+        "eigvec_overlap_trials",
+        "grampa",
+        "match_batched",
+        "ntk_seed_scale",
+        "ck_density_L5",
+        "ntk_density_L5",
+        "train_steps",
+    }
+    assert not [r for r in document["rows"] if r["status"] in ("ERROR", "n/a", "skipped")]
+    rates = {r["name"]: r["extra"] for r in document["rows"]}
+    assert rates["train_steps"]["steps_per_s"] > 0 and rates["match_batched"]["pairs_per_s"] > 0
+
+
+def test_device_check_refuses_to_run_the_gpu_profile_on_the_cpu(tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", OUT=str(tmp_path), PYTHON=sys.executable)
+    proc = subprocess.run(
+        ["bash", "benchmarks/device_check.sh"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "no accelerator" in proc.stderr

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
+from rmtjax._linalg import eigh
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
@@ -70,8 +71,7 @@ def overlap_trial(n: int, q: float, index: int, window: int):
     def trial(key: jax.Array, deltas: jax.Array) -> jax.Array:
         a = correlated_erdos_renyi(key, n, q, 0.0).A
         bs = jax.vmap(aligned_b, in_axes=(None, 0))(key, deltas)
-        # One eigh call for A and every B (see rmtjax._linalg: concurrent CPU eigh can hang).
-        vecs = jnp.linalg.eigh(jnp.concatenate([a[None], bs]))[1]
+        vecs = eigh(jnp.concatenate([a[None], bs]))[1]
         return (vecs[0][:, n - index] @ vecs[1:][..., positions]) ** 2
 
     return trial

@@ -3,10 +3,11 @@
 A Monte Carlo experiment is a pure per-trial function ``trial_fn(key) -> pytree`` (its
 parameters closed over). Trial ``t`` always uses the key ``fold_in(key(seed), t)``, so a trial's
 result depends on ``(seed, t)`` only — not on the chunk size, the device count or the number of
-processes. Trials run in chunks: one jitted ``vmap(trial_fn)`` per chunk whose batch axis is
-split over every device of a one-axis mesh (``jax.shard_map``; on several hosts the mesh spans
-all processes' devices after ``jax.distributed.initialize()``). Each finished chunk is written
-at once, atomically, to a store directory, so a killed run resumes where it stopped.
+processes. Trials run in chunks: one jitted ``vmap(trial_fn)`` (a ``lax.map`` on the CPU) per
+chunk whose batch axis is split over every device of a one-axis mesh (``jax.shard_map``; on
+several hosts the mesh spans all processes' devices after ``jax.distributed.initialize()``).
+Each finished chunk is written at once, atomically, to a store directory, so a killed run
+resumes where it stopped.
 
 Finished chunks go to a :class:`~rmtjax.experiments.store.ChunkStore` (one ``.npz`` per trial
 range, checksummed in its manifest). Stored ranges are by trial index, so a rerun with another
@@ -109,10 +110,11 @@ def run_trials(
 
     Trial ``t`` returns ``trial_fn(fold_in(key(seed), t))``, or
     ``trial_fn(fold_in(key(seed), t), params)`` when ``params`` is given. Chunks of
-    ``chunk_size`` trials run as one jitted ``vmap(trial_fn)`` with the batch axis split evenly
-    over all devices (a chunk is padded to a multiple of the device count and the padding
-    dropped). Each trial sees the same key whatever ``chunk_size``, device count, process
-    count or interruptions (on CPU the results are bitwise identical; accelerator kernels may
+    ``chunk_size`` trials run as one jitted ``vmap(trial_fn)`` (on the CPU a ``lax.map``, one
+    trial at a time) with the batch axis split evenly over all devices (a chunk is padded to a
+    multiple of the device count and the padding dropped). Each trial sees the same key
+    whatever ``chunk_size``, device count, process count or interruptions (on the CPU each
+    trial is the same unbatched program, so chunking changes no bit; accelerator kernels may
     round differently for other batch sizes). With a ``store``, finished chunks are read back
     and only missing trial ranges run. The params (which enter no store file) must be covered
     by ``fingerprint``.
@@ -219,7 +221,7 @@ def _compiled_chunk(
     mesh: jax.sharding.Mesh,
     cache_key: Hashable | None,
 ) -> Callable[..., Pytree]:
-    """``(root_key_data, params, t) -> vmap over t of trial_fn(fold_in(root, t)[, params])``.
+    """``(root_key_data, params, t) -> trial_fn(fold_in(root, t)[, params])`` for every ``t``.
 
     The batch axis ``t`` is split over the mesh; each device runs its block independently.
     With a ``cache_key`` the jitted program is kept (least recently used first out) and
@@ -237,7 +239,13 @@ def _compiled_chunk(
             key = jax.random.fold_in(root, ti)
             return trial_fn(key, params) if with_params else trial_fn(key)
 
-        return jax.vmap(one)(t)
+        # On the CPU one trial at a time: every trial is then the same unbatched program, so
+        # its bits cannot depend on how many trials share a device (XLA's CPU kernels round
+        # batched matmuls differently for different batch sizes: the NTK eigenvalues of
+        # ck_ntk_spectra moved by 6e-6 between 1 and 2 devices under vmap).
+        return jax.lax.platform_dependent(
+            t, cpu=lambda t: jax.lax.map(one, t), default=jax.vmap(one)
+        )
 
     # Trials share nothing across devices, so the varying-manual-axes check is off: loops that
     # start from constants (power iterations, ADMM, Hungarian) would otherwise fail to trace.

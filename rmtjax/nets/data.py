@@ -26,6 +26,7 @@ from rmtjax._checks import (
     check_symmetric,
     is_concrete,
 )
+from rmtjax._linalg import eigh
 from rmtjax.activations import get_activation
 
 __all__ = [
@@ -114,7 +115,7 @@ def covariance_inputs(key: jax.Array, n: int, cov: jax.Array) -> jax.Array:
         if cov.ndim != 2:
             raise ValueError(f"cov must be (d_0, d_0) or (d_0,); got shape {cov.shape}")
         check_symmetric(cov, "cov")
-        evals, evecs = jnp.linalg.eigh(cov)
+        evals, evecs = eigh(cov)
         root = (evecs * jnp.sqrt(jnp.clip(evals, 0.0))) @ evecs.T
     return gaussian_inputs(key, n, cov.shape[0], cov.dtype) @ root
 

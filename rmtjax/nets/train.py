@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from rmtjax._checks import check_choice, check_finite, check_positive
-from rmtjax._linalg import eigh_stacked, eigvalsh_stacked
+from rmtjax._linalg import eigh_stacked, eigvalsh, eigvalsh_stacked
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import conjugate_kernel, ntk
 from rmtjax.nets.mlp import init_mlp
@@ -217,7 +217,7 @@ def limit_bulk_edges(
     X = jnp.asarray(X)
     check_finite(X, "X")
     gammas = jnp.asarray([X.shape[0] / d for d in widths[1:]], X.dtype)
-    mu0 = DiscreteMeasure(jnp.clip(jnp.linalg.eigvalsh(X @ X.T), 0.0))
+    mu0 = DiscreteMeasure(jnp.clip(eigvalsh(X @ X.T), 0.0))
     return tuple(
         float(law(mu0, gammas, activation).support()[-1, 1]) for law in (ck_limit, ntk_limit)
     )

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmtjax._checks import check_finite, check_positive, check_square, is_concrete
+from rmtjax._linalg import eigvalsh
 
 __all__ = [
     "DiscreteMeasure",
@@ -102,7 +103,7 @@ class DiscreteMeasure:
             raise ValueError(f"X must be a 2-D (n, d) matrix; got shape {X.shape}")
         check_finite(X, "X")
         # X X^T is PSD: clip the rounding-level negative eigenvalues of a rank-deficient X.
-        return cls(jnp.maximum(jnp.linalg.eigvalsh(X @ X.T), 0.0))
+        return cls(jnp.maximum(eigvalsh(X @ X.T), 0.0))
 
     @classmethod
     def from_kernel(cls, K: Any) -> DiscreteMeasure:
@@ -110,7 +111,7 @@ class DiscreteMeasure:
         K = _as_float(K)
         check_square(K, "K")
         check_finite(K, "K")
-        return cls(jnp.linalg.eigvalsh(K))
+        return cls(eigvalsh(K))
 
     def stieltjes(self, z: Any) -> Array:
         """``m(z) = sum_i w_i / (x_i - z)`` for ``z`` of any shape (complex result)."""
