@@ -25,7 +25,7 @@ from typing import Any
 
 from rmtjax._checks import check_choice, check_in_range
 
-__all__ = ["ConfigError", "Params", "describe_params", "param"]
+__all__ = ["ConfigError", "Params", "describe_params", "param", "param_like"]
 
 _META = "rmtjax"
 
@@ -72,6 +72,28 @@ def param(
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def param_like(cls: type, name: str, default: Any = dataclasses.MISSING, **changes: Any) -> Any:
+    """The :func:`param` of field ``name`` of ``cls``, with a new default or other changes.
+
+    A config that exposes another options object's field (an experiment exposing the
+    trainer's ``learning_rate``) declares it with this, so range, choices and doc stay in
+    one place.
+
+    Args:
+      cls: a dataclass whose fields use :func:`param`.
+      name: the field.
+      default: the new default (``MISSING``: keep the field's).
+      **changes: :func:`param` keywords to override (e.g. ``choices`` for a narrower set).
+
+    Returns:
+      A ``dataclasses.field`` carrying the metadata.
+    """
+    f = {g.name: g for g in fields_of(cls)}[name]
+    if default is dataclasses.MISSING:
+        default = f.default
+    return param(default, **{**spec_of(f), **changes})
 
 
 @dataclasses.dataclass(frozen=True)
