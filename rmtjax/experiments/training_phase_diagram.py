@@ -11,7 +11,8 @@ leaf). Per cell, averaged over seeds, at the end of training against initializat
 
 - ``ck_bulk_ratio``, ``ntk_bulk_ratio``: the 95th percentile of the eigenvalues below the
   initial ``λ_max`` (the bulk edge) over its initial value (1: the bulk is invariant),
-- ``ck_outliers``, ``ntk_outliers``: eigenvalues above the initial ``λ_max``,
+- ``ck_outliers``, ``ntk_outliers``: eigenvalues above ``1.1 λ_max`` at initialization (the
+  margin keeps the top of the bulk, which moves by a few percent, from counting),
 - ``ck_alignment``: ``<u_1, Xv>² / ||Xv||²``, the top CK eigenvector against the index,
 - ``r2_test``: held-out ``R²``,
 - ``ck_tail_ratio``: ``(λ_{p/100} / λ_{p/2})`` at the end over its initial value, a tail
@@ -19,6 +20,15 @@ leaf). Per cell, averaged over seeds, at the end of training against initializat
 
 Heat maps of each (rows: optimizers, columns: learning-rate factors; one figure per width)
 in ``phase_diagram_d<width>.png``; ``data.npz`` holds every seed.
+
+Measured at ``label_scale = 1`` (the talk's labels; n = 250, d0 = d = 200, 200 steps, two
+seeds, 18 min on the shared 2-core CPU): every cell stays near the lazy regime: CK bulk
+ratio 0.97–1.01, at most 1.5 CK outliers (momentum at the two largest rates), alignment of
+``u_1`` with ``Xv`` ≤ 0.11 except momentum at ``4.0`` (0.48), held-out ``R²`` ≤ 0.61; GD's
+bulk is invariant at small rates (0.965–0.975) and the NTK bulk *shrinks* at the largest
+(0.55–0.59). The default ``label_scale = 3`` (the lazy/rich knob: scaling the labels by
+``s`` is scaling the output by ``1/s``, Chizat and Bach's laziness parameter) moves the grid
+into feature learning; see the README for its numbers.
 
 ``summary.json``: ``cells`` (``{"d<width>": {optimizer: {metric: [per factor]}}}``),
 ``learning_rates`` (``{optimizer: [f η_opt]}``), ``findings`` (the three claims of Wang et
@@ -46,6 +56,7 @@ from rmtjax.nets import MLP, PRESETS, TrackRecord, TrainConfig, init_state, trai
 __all__ = ["TrainingPhaseDiagramConfig", "cell_metrics"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+_MARGIN = 1.1  # outliers: above 1.1 x the largest eigenvalue at initialization
 METRICS = (
     "ck_bulk_ratio",
     "ntk_bulk_ratio",
@@ -68,7 +79,7 @@ class TrainingPhaseDiagramConfig(ExperimentConfig):
     depth: int = param(3, low=1, doc="number of hidden layers L")
     activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardized)")
     v_norm: float = param(1.0, low=0.0, closed=(False, True), doc="signal scale |v|/sqrt(d0)")
-    label_scale: float = param(1.0, low=0.0, closed=(False, True), doc="label scale s")
+    label_scale: float = param(3.0, low=0.0, closed=(False, True), doc="label scale s")
     optimizers: tuple[str, ...] = param(OPTIMIZERS, choices=OPTIMIZERS, doc="optimizers (rows)")
     lr_sgd: float = param(20.0, low=0.0, closed=(False, True), doc="base learning rate of sgd")
     lr_momentum: float = param(2.0, low=0.0, closed=(False, True), doc="base lr of momentum")
@@ -102,7 +113,7 @@ def cell_metrics(history: TrackRecord) -> dict[str, np.ndarray]:
         bulk = np.where(values <= top0, values, np.nan)
         q95 = np.nanpercentile(bulk, 95, axis=-1)
         out[f"{name}_bulk_ratio"] = q95[-1] / q95[0]
-        out[f"{name}_outliers"] = np.sum(values[-1] > top0, axis=-1).astype(float)
+        out[f"{name}_outliers"] = np.sum(values[-1] > _MARGIN * top0, axis=-1).astype(float)
     ck = np.asarray(history.ck_eigenvalues)
     p = ck.shape[-1]
     tail = ck[:, :, max(p // 100, 1) - 1] / ck[:, :, p // 2]
@@ -170,23 +181,34 @@ def _train_cell(config, model, data, optimizer, lrs, keys) -> dict[str, np.ndarr
 
 
 def _findings(config: TrainingPhaseDiagramConfig, cells: dict) -> dict:
-    """Wang et al.'s three claims on the smallest width's grid (None when not on the grid)."""
+    """Wang et al.'s three claims on the smallest width's grid.
+
+    ``small_lr_gd_bulk_invariant``: at gradient descent's smallest rate both bulk ratios
+    lie within 5% of 1 (None without "sgd"). ``large_lr_outliers_aligned`` (per optimizer):
+    at its largest rate that did not diverge, at least one CK outlier and ``u_1`` aligned
+    with ``Xv`` (> 0.5). ``adam_heavier_tail``: Adam's CK tail ratio at its largest rate
+    exceeds gradient descent's by 10% (None without both).
+    """
     grid = cells[f"d{min(config.widths)}"]
-    out = {"small_lr_gd_bulk_invariant": None, "large_lr_outliers_aligned": None}
-    out["adam_heavier_tail"] = None
+
+    def at_largest(opt: str) -> dict:
+        finite = np.flatnonzero(np.isfinite(grid[opt]["r2_test"]))
+        last = finite[-1] if finite.size else 0
+        return {name: float(values[last]) for name, values in grid[opt].items()}
+
+    out = {"small_lr_gd_bulk_invariant": None, "adam_heavier_tail": None}
     if "sgd" in grid:
-        gd = grid["sgd"]
+        small = {name: values[0] for name, values in grid["sgd"].items()}
         out["small_lr_gd_bulk_invariant"] = bool(
-            abs(gd["ck_bulk_ratio"][0] - 1) < 0.05 and gd["ck_outliers"][0] == 0
+            abs(small["ck_bulk_ratio"] - 1) < 0.05 and abs(small["ntk_bulk_ratio"] - 1) < 0.05
         )
-        best = int(np.nanargmax(gd["ck_outliers"]))
-        out["large_lr_outliers_aligned"] = bool(
-            best > 0 and gd["ck_outliers"][best] > 0 and gd["ck_alignment"][best] > 0.5
-        )
+    out["large_lr_outliers_aligned"] = {
+        opt: bool(at_largest(opt)["ck_outliers"] >= 1 and at_largest(opt)["ck_alignment"] > 0.5)
+        for opt in grid
+    }
     if "sgd" in grid and "adam" in grid:
-        out["adam_heavier_tail"] = bool(
-            np.nanmax(grid["adam"]["ck_tail_ratio"]) > np.nanmax(grid["sgd"]["ck_tail_ratio"])
-        )
+        adam, gd = at_largest("adam")["ck_tail_ratio"], at_largest("sgd")["ck_tail_ratio"]
+        out["adam_heavier_tail"] = bool(adam > 1.1 * gd)
     return out
 
 

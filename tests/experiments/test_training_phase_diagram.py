@@ -23,8 +23,8 @@ TINY = {"n": 24, "n_test": 12, "d0": 8, "widths": (8,), "depth": 2, "steps": 6, 
 def test_cell_metrics_by_hand():
     p = 200
     init = np.linspace(1.0, 0.0, p)  # decreasing, λ_max = 1
-    end = init * 1.5
-    end[:3] = [9.0, 5.0, 1.2]  # three outliers above 1
+    end = init * 0.9
+    end[:4] = [9.0, 5.0, 1.2, 1.05]  # three outliers above 1.1, one in the margin
     values = np.stack([init, end])[:, None, :]  # (T = 2, B = 1, p)
     fields = {name: np.zeros((2, 1)) for name in TrackRecord._fields}
     fields.update(
@@ -35,7 +35,7 @@ def test_cell_metrics_by_hand():
         loss=np.ones((2, 1)),
     )
     got = cell_metrics(TrackRecord(**fields))
-    bulk_end = end[end <= 1.0]
+    bulk_end = end[end <= 1.0]  # the bulk: below the initial λ_max
     np.testing.assert_allclose(
         got["ck_bulk_ratio"], np.percentile(bulk_end, 95) / np.percentile(init, 95)
     )
