@@ -21,6 +21,10 @@ TINY = {
     "steps": 30,
     "track_every": 10,
     "edge": "initial",
+    "optimizer": "adam",
+    "learning_rate": 1e-2,
+    "label_scale": 1.0,
+    "v_norm": 1.0,
 }
 
 

@@ -4,6 +4,7 @@ against separate runs, a tiny end-to-end run."""
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -53,7 +54,7 @@ def test_vmapped_learning_rates_equal_separate_runs():
     model = MLP((8, 8, 8), "arctan")
     keys = jax.random.split(jax.random.key(1), 2)
     batched = _train_cell(
-        config, model, data, "sgd", config.learning_rates("sgd"), np.tile(keys, 2)
+        config, model, data, "sgd", config.learning_rates("sgd"), jnp.tile(keys, 2)
     )
     for f, lr in enumerate(config.learning_rates("sgd")):
         single = train(
