@@ -107,7 +107,9 @@ class TrainingEvolutionConfig(ExperimentConfig):
     activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardized)")
     v_norm: float = param(2.0, low=0.0, closed=(False, True), doc="signal scale r = |v|/sqrt(d0)")
     label_scale: float = param(10.0, low=0.0, closed=(False, True), doc="label scale s")
-    optimizer: str = param_like(TrainConfig, "optimizer", "momentum", choices=OPTIMIZERS)
+    optimizer: str = param_like(
+        TrainConfig, "optimizer", "momentum", choices=OPTIMIZERS, doc="optimizer name"
+    )
     learning_rate: float = param_like(TrainConfig, "learning_rate", 4.0)
     weight_decay: float = param_like(TrainConfig, "weight_decay")
     momentum: float | None = param_like(TrainConfig, "momentum")
