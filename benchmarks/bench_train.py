@@ -22,8 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from benchmarks._harness import Case
-from rmtjax.nets import MLP, get_activation, init_mlp, normalize_rows
-from rmtjax.nets.train import TrainConfig, train
+from rmtjax.nets import MLP, TrainConfig, get_activation, init_mlp, normalize_rows, train
 
 _LR, _WD, _TRACK_EVERY = 1e-2, 0.3, 50
 

@@ -35,6 +35,7 @@ _EXPERIMENT_MODULES: dict[str, str] = {
         "spiked_propagation",
         "grampa_recovery",
         "training_evolution",
+        "training_phase_diagram",
     )
 }
 

@@ -17,32 +17,38 @@ from rmtjax.nets.data import (
 )
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk, ntk_surrogate
+from rmtjax.nets.losses import LOSSES
 from rmtjax.nets.mlp import MLPParams, forward, init_mlp, layer_outputs
+from rmtjax.nets.models import Model, as_model
+from rmtjax.nets.tracking import TrackRecord, limit_bulk_edges, tracker
 from rmtjax.nets.train import (
-    TrackRecord,
-    TrainConfig,
+    NonFiniteLossError,
     TrainResult,
     TrainState,
     init_state,
-    limit_bulk_edges,
-    make_optimizer,
     state_from_bytes,
     state_to_bytes,
     train,
 )
+from rmtjax.nets.train_config import OPTIMIZERS, TrainConfig, make_optimizer
 
 __all__ = [
+    "LOSSES",
     "MLP",
+    "OPTIMIZERS",
     "PRESETS",
     "Activation",
     "ImageData",
     "MLPParams",
+    "Model",
+    "NonFiniteLossError",
     "Orthogonality",
     "SpikedInputs",
     "TrackRecord",
     "TrainConfig",
     "TrainResult",
     "TrainState",
+    "as_model",
     "conjugate_kernel",
     "covariance_inputs",
     "empirical_ntk",
@@ -67,5 +73,6 @@ __all__ = [
     "state_from_bytes",
     "state_to_bytes",
     "to_flax_variables",
+    "tracker",
     "train",
 ]

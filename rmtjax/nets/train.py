@@ -1,18 +1,12 @@
-"""Training the Flax :class:`~rmtjax.nets.MLP` while tracking its CK and NTK spectra.
+"""Training any Flax model with any optax optimizer while tracking its CK and NTK spectra.
 
-The network is trained on the squared loss ``ℓ(θ) = (1/2m) Σ_α (f_θ(x_α) − y_α)²`` (``m`` the
-batch size) with an optax optimiser. Every ``track_every`` steps, on a fixed probe set (the
-first ``probe_size`` training samples ``X_p``, labels ``y_p``), the tracker records
-
-- the eigenvalues of ``K_CK = X_L X_Lᵀ`` and of ``K_NTK = J Jᵀ`` (computed by
-  :func:`~rmtjax.nets.conjugate_kernel` and the structured :func:`~rmtjax.nets.ntk`),
-- their outliers: eigenvalues above the upper bulk edge of the spectrum at initialisation,
-- the top-``k`` eigenvectors ``u_1..u_k`` and the fraction of ``||y_p||²`` they explain,
-  ``Σ_{j≤i} <u_j, y_p>² / ||y_p||²`` for ``i = 1..k``,
-- the training loss and ``R² = 1 − Σ (y − f)² / Σ (y − ȳ)²`` on the training and held-out sets.
-
-Steps between tracking points run in one ``lax.scan`` under ``jit``; the same key gives the
-same history, and a batch of keys trains independent networks at once under ``jax.vmap``.
+The loss ``ℓ(θ)`` (squared error ``(1/2m) Σ_α ||f_θ(x_α) − y_α||²`` by default, softmax
+cross-entropy, or a callable; ``m`` the batch size) is minimized by an optax optimizer; every
+``track_every`` steps :mod:`rmtjax.nets.tracking` records the spectra, outliers, alignments
+and ``R²`` on a fixed probe set. The steps between tracking points run in one ``lax.scan``
+under ``jit``; the same key gives the same history, a saved state resumes it bitwise, and a
+batch of keys trains independent networks at once under ``jax.vmap``. Training stops at the
+first non-finite loss (:class:`NonFiniteLossError`, which keeps the history up to it).
 """
 
 from __future__ import annotations
@@ -29,293 +23,180 @@ import numpy as np
 import optax
 
 from rmtjax._checks import check_choice, check_finite, check_positive
-from rmtjax._linalg import eigh_stacked, eigvalsh, eigvalsh_stacked
-from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
-from rmtjax.nets.kernels import conjugate_kernel, ntk
-from rmtjax.nets.mlp import init_mlp
-from rmtjax.spectra import DiscreteMeasure, ck_limit, ntk_limit
+from rmtjax._linalg import eigvalsh_stacked
+from rmtjax.nets.losses import check_labels, get_loss
+from rmtjax.nets.models import Features, Model, as_model
+from rmtjax.nets.tracking import TrackRecord, limit_bulk_edges, track_fn
+from rmtjax.nets.train_config import TrainConfig, make_optimizer
 
 __all__ = [
-    "TrackRecord",
-    "TrainConfig",
+    "NonFiniteLossError",
     "TrainResult",
     "TrainState",
     "init_state",
-    "limit_bulk_edges",
-    "make_optimizer",
     "state_from_bytes",
     "state_to_bytes",
     "train",
 ]
-
-_OPTIMIZERS = ("sgd", "adam")
-_SCHEDULES = ("constant", "cosine", "linear")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Options of :func:`train` (validated at construction).
-
-    Attributes:
-      steps: total optimiser steps.
-      optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
-      learning_rate: peak learning rate ``η_0``.
-      schedule: ``"constant"``; ``"cosine"`` (``η_t = η_0 (f + (1 − f)(1 + cos(π t/T))/2)``);
-        ``"linear"`` (from ``η_0`` to ``f η_0``), with ``f = final_lr_fraction``, ``T = steps``.
-      final_lr_fraction: ``f`` above, in ``[0, 1]``.
-      momentum: heavy-ball momentum of ``"sgd"`` (``0``: plain gradient descent).
-      weight_decay: decoupled weight decay ``λ``: each step also subtracts ``η_t λ θ``
-        (``"adam"`` becomes AdamW).
-      batch_size: samples per step; ``None`` is full batch. Minibatches walk through a fresh
-        random permutation of the training set every ``n // batch_size`` steps.
-      track_every: steps between tracking points (tracking also runs at step 0 and at the end).
-      top_k: number of top eigenvectors kept and used for the label-variance fractions.
-      probe_size: the first ``probe_size`` training samples form the probe set (``None``: all).
-    """
-
-    steps: int = 1000
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
-    final_lr_fraction: float = 0.0
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int | None = None
-    track_every: int = 50
-    top_k: int = 2
-    probe_size: int | None = None
-
-    def __post_init__(self) -> None:
-        check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
-        check_choice(self.schedule, "schedule", _SCHEDULES)
-        for name in ("steps", "track_every", "top_k", "batch_size", "probe_size"):
-            value = getattr(self, name)
-            if value is None and name in ("batch_size", "probe_size"):
-                continue
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        check_positive(self.learning_rate, "learning_rate")
-        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
-        for name in ("final_lr_fraction", "momentum"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
 
 
 class TrainState(NamedTuple):
     """Everything needed to continue training (a pytree; batched states have a leading axis).
 
     Attributes:
-      step: optimiser steps taken, int32 ``()``.
-      params: the Flax ``"params"`` collection of :class:`~rmtjax.nets.MLP`.
+      step: optimizer steps taken, int32 ``()``.
+      params: the trained parameters (a Flax ``"params"`` collection, nnx ``Param`` state,
+        or the pytree of an ``(apply_fn, params)`` pair).
       opt_state: the optax state.
-      edges: ``(2,)`` upper bulk edges ``(CK, NTK)`` that define outliers.
+      edges: ``(2,)`` edges ``(CK, NTK)`` that define outliers.
     """
 
     step: jax.Array
-    params: dict[str, jax.Array]
+    params: Any
     opt_state: Any
     edges: jax.Array
 
 
-class TrackRecord(NamedTuple):
-    """One tracking point (numpy arrays; a batch of networks adds a leading axis ``B``).
-
-    Eigenvalues are in decreasing order; the outliers of a kernel are its first
-    ``n_outliers`` eigenvalues (those above its ``edge``). ``*_label_var[i - 1]`` is the
-    fraction of ``||y_p||²`` explained by the top ``i`` eigenvectors.
-
-    Attributes:
-      step: optimiser steps taken.
-      loss: training loss ``(1/2n) Σ (f − y)²`` on the whole training set.
-      r2_train: ``R²`` on the training set.
-      r2_test: ``R²`` on the held-out set (NaN without one).
-      ck_eigenvalues: ``(p,)`` eigenvalues of ``K_CK`` on the probe set.
-      ntk_eigenvalues: ``(p,)`` eigenvalues of ``K_NTK``.
-      ck_top_vectors: ``(p, k)`` top eigenvectors of ``K_CK`` (columns).
-      ntk_top_vectors: ``(p, k)`` top eigenvectors of ``K_NTK``.
-      ck_edge: upper bulk edge of the CK spectrum at initialisation.
-      ntk_edge: upper bulk edge of the NTK spectrum at initialisation.
-      ck_n_outliers: number of CK eigenvalues above ``ck_edge``.
-      ntk_n_outliers: number of NTK eigenvalues above ``ntk_edge``.
-      ck_label_var: ``(k,)`` cumulative label-variance fractions of the CK eigenvectors.
-      ntk_label_var: ``(k,)`` the same for the NTK.
-    """
-
-    step: Any
-    loss: Any
-    r2_train: Any
-    r2_test: Any
-    ck_eigenvalues: Any
-    ntk_eigenvalues: Any
-    ck_top_vectors: Any
-    ntk_top_vectors: Any
-    ck_edge: Any
-    ntk_edge: Any
-    ck_n_outliers: Any
-    ntk_n_outliers: Any
-    ck_label_var: Any
-    ntk_label_var: Any
-
-
 class TrainResult(NamedTuple):
-    """``state``: the final :class:`TrainState`; ``history``: a :class:`TrackRecord` whose
-    fields are stacked over the tracking points emitted by this call (leading axis ``T``,
-    then ``B`` for a batch of networks), or ``None`` when the call emitted none."""
+    """``state``: the final :class:`TrainState`; ``history``: a
+    :class:`~rmtjax.nets.TrackRecord` stacked over the tracking points of this call (leading
+    axis ``T``, then ``B`` for a batch of networks), or ``None`` when it emitted none."""
 
     state: TrainState
-    history: TrackRecord
+    history: TrackRecord | None
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """The optax optimiser of ``config``: SGD (heavy-ball momentum) or Adam on a schedule.
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or inf.
 
-    Args:
-      config: a :class:`TrainConfig`.
-
-    Returns:
-      ``optax.sgd(η_t, momentum)`` (after ``optax.add_decayed_weights(λ)`` when ``λ > 0``) or
-      ``optax.adamw(η_t, weight_decay=λ)`` (Adam when ``λ = 0``), ``η_t`` the schedule.
-
-    References:
-      Kingma and Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015;
-      Loshchilov and Hutter, "SGDR", ICLR 2017 (cosine schedule).
+    Attributes:
+      step: the step whose loss was not finite (steps taken before it).
+      loss: that loss value.
+      result: the :class:`TrainResult` up to the last tracking point before it.
     """
-    lr, final = config.learning_rate, config.learning_rate * config.final_lr_fraction
-    if config.schedule == "cosine":
-        lr = optax.cosine_decay_schedule(lr, config.steps, alpha=config.final_lr_fraction)
-    elif config.schedule == "linear":
-        lr = optax.linear_schedule(lr, final, config.steps)
-    if config.optimizer == "adam":
-        return optax.adamw(lr, weight_decay=config.weight_decay)
-    sgd = optax.sgd(lr, momentum=config.momentum or None)
-    if config.weight_decay == 0.0:
-        return sgd
-    return optax.chain(optax.add_decayed_weights(config.weight_decay), sgd)
 
-
-def limit_bulk_edges(
-    X: jax.Array, widths: tuple[int, ...], activation: Any = "arctan"
-) -> tuple[float, float]:
-    """Upper edges of the Fan–Wang limit laws ``(μ_CK, μ_NTK)`` for the inputs ``X``.
-
-    ``μ_0`` is the empirical spectrum of ``X Xᵀ`` (negative rounding errors clipped to 0) and
-    ``γ_l = n / d_l``; the edges are the right ends of
-    ``ck_limit(μ_0, γ, σ).support()`` and ``ntk_limit(μ_0, γ, σ).support()``.
-
-    Args:
-      X: ``(n, d_0)`` inputs (the probe set), rows normalised so ``||x_α|| ≈ 1``.
-      widths: ``(d_0, d_1, …, d_L)``.
-      activation: preset name or :class:`~rmtjax.nets.Activation`.
-
-    Returns:
-      ``(ck_edge, ntk_edge)`` as floats.
-
-    References:
-      Fan and Wang (NeurIPS 2020), Theorems 3.4 and 3.7.
-    """
-    X = jnp.asarray(X)
-    check_finite(X, "X")
-    gammas = jnp.asarray([X.shape[0] / d for d in widths[1:]], X.dtype)
-    mu0 = DiscreteMeasure(jnp.clip(eigvalsh(X @ X.T), 0.0))
-    return tuple(
-        float(law(mu0, gammas, activation).support()[-1, 1]) for law in (ck_limit, ntk_limit)
-    )
+    def __init__(self, step: int, loss: float, result: TrainResult) -> None:
+        last = "none" if result.history is None else int(np.max(result.history.step[-1]))
+        super().__init__(
+            f"training loss is not finite at step {step} (loss = {loss}); lower the learning "
+            f"rate. The history up to step {last} is kept in .result"
+        )
+        self.step, self.loss, self.result = step, loss, result
 
 
 def init_state(
     key: jax.Array,
-    model: MLP,
+    model: Any,
     X: jax.Array,
     config: TrainConfig,
     *,
+    features: Features = None,
     bulk_edges: tuple[float, float] | None = None,
 ) -> TrainState:
-    """The state at step 0: weights of :func:`~rmtjax.nets.init_mlp`, optimiser state, edges.
+    """The state at step 0: initial parameters, optimizer state and outlier edges.
 
-    The weights are ``init_mlp(k_init, model.widths)`` with ``k_init`` the first half of
-    ``jax.random.split(key)`` (the second drives the minibatch order). Without
-    ``bulk_edges`` the edge of each kernel is the empirical estimate ``λ_max`` of that
-    kernel at initialisation on the probe set (no outliers at initialisation by
-    construction; sensible when the Fan–Wang theory predicts none, e.g. centred σ and
-    ε-orthogonal inputs). :func:`limit_bulk_edges` gives the limit-law edges instead.
+    The parameters come from the first half of ``jax.random.split(key)`` (the second drives
+    the minibatch order): :func:`~rmtjax.nets.init_mlp` for rmtjax's MLP, ``model.init``
+    for a linen module; nnx modules and ``(apply_fn, params)`` pairs start from their own
+    parameters. The edges: ``bulk_edges`` when given; else ``config.edge``: ``"initial"``,
+    the largest eigenvalue of each kernel at initialization on the probe set (no outliers
+    at step 0 by construction), or ``"limit"``, the Fan–Wang limit-law edges of
+    :func:`~rmtjax.nets.limit_bulk_edges` (rmtjax's MLP only).
 
     Args:
       key: a ``jax.random`` key, or a ``(B,)`` batch of keys (one network each).
-      model: the :class:`~rmtjax.nets.MLP`.
-      X: ``(n, d_0)`` training inputs (their first ``probe_size`` rows are the probe set).
+      model: what :func:`~rmtjax.nets.models.as_model` accepts.
+      X: ``(n, ...)`` training inputs (their first ``probe_size`` rows are the probe set).
       config: a :class:`TrainConfig`.
+      features: the CK feature selector of :func:`~rmtjax.nets.models.as_model`.
       bulk_edges: ``(ck_edge, ntk_edge)`` shared by every network, or ``None``.
 
     Returns:
       A :class:`TrainState` (leading axis ``B`` on every leaf for a batch of keys).
     """
-    model = _normalized_model(model)
-    X = _check_inputs(X, model, "X")
+    adapter = as_model(model, features)
+    X = _check_inputs(X, "X")
     keys = _check_key(key)
+    X_probe = X[: _probe_size(config, X.shape[0])]
+    _output_shape(adapter, X_probe)
+    if bulk_edges is None and config.edge == "limit":
+        if adapter.mlp is None:
+            raise ValueError('edge="limit" needs rmtjax.nets.MLP; use edge="initial"')
+        bulk_edges = limit_bulk_edges(X_probe, adapter.mlp.widths, adapter.mlp.activation)
     if bulk_edges is not None:
         check_positive(jnp.asarray(bulk_edges), "bulk_edges")
         if np.shape(bulk_edges) != (2,):
             raise ValueError(f"bulk_edges must be a pair (ck_edge, ntk_edge); got {bulk_edges!r}")
     edges = None if bulk_edges is None else jnp.asarray(bulk_edges, X.dtype)
-    programs = _programs(model, _program_key(config), bool(keys.ndim))
-    return programs.init(keys, X[: _probe_size(config, X.shape[0])], edges)
+    programs = _programs(adapter, _program_key(config), bool(keys.ndim))
+    return programs.init(keys, X_probe, edges)
 
 
 def train(
     key: jax.Array,
-    model: MLP,
+    model: Any,
     X: jax.Array,
     y: jax.Array,
     config: TrainConfig,
     *,
+    features: Features = None,
+    target: jax.Array | None = None,
     X_test: jax.Array | None = None,
     y_test: jax.Array | None = None,
     state: TrainState | None = None,
     bulk_edges: tuple[float, float] | None = None,
     on_track: Callable[[TrackRecord], None] | None = None,
     on_checkpoint: Callable[[TrainState], None] | None = None,
+    nonfinite: str = "raise",
 ) -> TrainResult:
     """Train ``model`` on ``(X, y)`` for ``config.steps`` steps, tracking CK/NTK spectra.
 
-    Minimises ``ℓ(θ) = (1/2m) Σ_{α ∈ batch} (f_θ(x_α) − y_α)²``. The steps between tracking
-    points (every ``track_every`` steps, plus step 0 and the last step) run as one jitted
-    ``lax.scan``; at each tracking point a :class:`TrackRecord` is computed (see the module
-    docstring), handed to ``on_track`` and then the state to ``on_checkpoint`` (e.g. to write
-    both to disk as they are produced). Passing a saved ``state`` (with the same ``key``,
-    data and config) continues from ``state.step`` and reproduces the uninterrupted run;
-    the tracking point at ``state.step`` itself is not repeated.
-
-    With a ``(B,)`` batch of keys, ``B`` independent networks (own initialisation and
-    minibatch order, same data) train at once under ``jax.vmap``; every state and record
-    leaf gains a leading axis ``B``.
+    The steps between tracking points (every ``track_every`` steps, plus step 0 and the
+    last step) run as one jitted ``lax.scan``; at each tracking point a
+    :class:`~rmtjax.nets.TrackRecord` is computed (see :mod:`rmtjax.nets.tracking`), handed
+    to ``on_track`` and then the state to ``on_checkpoint`` (e.g. to write both to disk as
+    they are produced). Passing a saved ``state`` (same ``key``, data and config) continues
+    from ``state.step`` and reproduces the uninterrupted run bitwise; the tracking point at
+    ``state.step`` itself is not repeated. With a ``(B,)`` batch of keys, ``B`` independent
+    networks (own initialization and minibatch order, same data) train at once under
+    ``jax.vmap``; every state and record leaf gains a leading axis ``B``.
 
     Args:
       key: a ``jax.random`` key or a ``(B,)`` batch of keys.
-      model: the :class:`~rmtjax.nets.MLP` (widths ``(d_0, …, d_L)``, activation).
-      X: ``(n, d_0)`` training inputs, finite, rows normalised so ``||x_α|| ≈ 1``.
-      y: ``(n,)`` finite labels.
+      model: rmtjax's :class:`~rmtjax.nets.MLP` (structured kernels), a Flax linen or nnx
+        module, or an ``(apply_fn, params)`` pair (see :func:`~rmtjax.nets.models.as_model`).
+      X: ``(n, ...)`` finite training inputs.
+      y: labels: the outputs' shape ``(n,)`` or ``(n, c)`` for squared error, integer
+        classes ``(n,)`` for ``loss="cross_entropy"``.
       config: a :class:`TrainConfig`.
-      X_test: optional ``(n_test, d_0)`` held-out inputs.
-      y_test: ``(n_test,)`` held-out labels (required with ``X_test``).
+      features: the CK feature selector (default: the last hidden layer).
+      target: ``(n,)`` or ``(n, c)`` target direction for the eigenvector alignments
+        (default: the label targets).
+      X_test: optional held-out inputs.
+      y_test: held-out labels (required with ``X_test``).
       state: a :class:`TrainState` to resume from (``None``: :func:`init_state`).
       bulk_edges: ``(ck_edge, ntk_edge)`` for a fresh state (see :func:`init_state`).
-      on_track: called with each :class:`TrackRecord` as soon as it is computed.
+      on_track: called with each record as soon as it is computed.
       on_checkpoint: called with the :class:`TrainState` after each tracking point.
+      nonfinite: ``"raise"``: stop at the first non-finite loss; ``"continue"``: train on
+        (for sweeps where some networks of a batch diverge: their records turn NaN).
 
     Returns:
       :class:`TrainResult` ``(state, history)``.
 
     Raises:
-      ValueError: mismatched shapes, NaN/inf in the data, ``batch_size`` or ``probe_size``
-        larger than ``n``, ``top_k`` larger than the probe set, a state past ``config.steps``.
+      ValueError: inputs the model cannot take, labels of the wrong shape, NaN/inf in the
+        data, ``batch_size``/``probe_size`` larger than ``n``, ``top_k`` larger than the
+        probe set, a state past ``config.steps`` or of another model.
+      NonFiniteLossError: the loss became NaN or inf (step, value and history in it).
 
     References:
-      Fan and Wang (NeurIPS 2020), Section 4 ("spectra during training": the CK and NTK
-      develop outliers aligned with the labels); the talk's slides "Evolution of spectra over
-      training" and "Outliers contain information about training labels".
+      Fan and Wang (NeurIPS 2020), Section 4 (the CK and NTK develop outliers aligned with
+      the labels); Wang, Engel, Sarwate, Dumitriu, Chiang, "Spectral evolution and invariance
+      in linear-width neural networks", NeurIPS 2023.
 
     Examples:
+      >>> from rmtjax.nets import MLP
       >>> X = jax.random.normal(jax.random.key(0), (32, 8)) / jnp.sqrt(8.0)
       >>> y = jnp.tanh(X @ jnp.ones(8))
       >>> result = train(jax.random.key(1), MLP((8, 16, 16)), X, y, TrainConfig(steps=20,
@@ -323,35 +204,37 @@ def train(
       >>> result.history.step.tolist()
       [0, 10, 20]
     """
-    model = _normalized_model(model)
-    X, y, X_test, y_test = _check_data(model, config, X, y, X_test, y_test)
+    check_choice(nonfinite, "nonfinite", ("raise", "continue"))
+    adapter = as_model(model, features)
     keys = _check_key(key)
+    X, y, X_test, y_test, target = _check_data(adapter, config, X, y, X_test, y_test, target)
     if state is None:
-        state = init_state(keys, model, X, config, bulk_edges=bulk_edges)
-    start = _check_state(state, keys, config)
-    programs = _programs(model, _program_key(config), bool(keys.ndim))
+        state = init_state(keys, adapter, X, config, bulk_edges=bulk_edges)
+    start = _check_state(state, keys, config, adapter, X)
+    programs = _programs(adapter, _program_key(config), bool(keys.ndim))
     n_p = _probe_size(config, X.shape[0])
-    history = []
-    points = [0, *range(config.track_every, config.steps, config.track_every), config.steps]
+    history: list[TrackRecord] = []
+    points = sorted({0, *range(config.track_every, config.steps, config.track_every), config.steps})
     previous = start
-    for point in sorted(set(points)):
+    for point in points:
         if point < start or (point == start and start > 0):
             continue
         if point > previous:
-            state = programs.segment(state, keys, X, y, length=point - previous)
+            state, bad_step, bad_loss = programs.segment(state, keys, X, y, length=point - previous)
+            if nonfinite == "raise":
+                _raise_if_nonfinite(bad_step, bad_loss, state, history)
             previous = point
-        record = jax.tree.map(np.asarray, programs.track(state, X, y, X_test, y_test, n_p=n_p))
-        history.append(record)
+        record = programs.track(state, X, y, X_test, y_test, target, n_p=n_p)
+        history.append(jax.tree.map(np.asarray, record))
         if on_track is not None:
-            on_track(record)
+            on_track(history[-1])
         if on_checkpoint is not None:
             on_checkpoint(state)
-    stacked = jax.tree.map(lambda *xs: np.stack(xs), *history) if history else None
-    return TrainResult(state, stacked)
+    return TrainResult(state, _stack(history))
 
 
 def state_to_bytes(state: TrainState) -> bytes:
-    """Serialise a :class:`TrainState` (``flax.serialization.to_bytes``, msgpack)."""
+    """Serialize a :class:`TrainState` (``flax.serialization.to_bytes``, msgpack)."""
     return flax.serialization.to_bytes(state)
 
 
@@ -376,73 +259,52 @@ def _program_key(config: TrainConfig) -> TrainConfig:
     """``config`` with the fields that do not enter the compiled programs set to defaults
     (one compilation serves runs that differ only in length, tracking period or probe)."""
     steps = config.steps if config.schedule != "constant" else 1
-    return dataclasses.replace(config, steps=steps, track_every=1, probe_size=None)
+    return dataclasses.replace(config, steps=steps, track_every=1, probe_size=None, edge="initial")
 
 
 class _Programs(NamedTuple):
     init: Callable[..., TrainState]
-    segment: Callable[..., TrainState]
+    segment: Callable[..., tuple[TrainState, jax.Array, jax.Array]]
     track: Callable[..., TrackRecord]
 
 
-@functools.cache
-def _programs(model: MLP, config: TrainConfig, batched: bool) -> _Programs:
+@functools.lru_cache(maxsize=32)
+def _programs(model: Model, config: TrainConfig, batched: bool) -> _Programs:
     """Jitted init / scan-of-steps / tracking for one model and config (vmapped over the
     leading key/state axis when ``batched``; the data are shared)."""
     optimizer = make_optimizer(config)
-    widths = tuple(model.widths)
+    loss = get_loss(config.loss)
 
-    def loss_fn(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
-        return 0.5 * jnp.mean((model.apply({"params": params}, X) - y) ** 2)
+    def loss_fn(params: Any, X: jax.Array, y: jax.Array) -> jax.Array:
+        return loss(model.apply(params, X), y)
 
     def init(key: jax.Array, X_probe: jax.Array, edges: jax.Array | None) -> TrainState:
-        params = to_flax_variables(init_mlp(jax.random.split(key)[0], widths, X_probe.dtype))
-        params = params["params"]
+        params = model.init(jax.random.split(key)[0], X_probe)
         if edges is None:
-            kernels = _kernels(model, params, X_probe)
-            edges = eigvalsh_stacked(*kernels)[:, -1]
+            edges = eigvalsh_stacked(*model.kernels(params, X_probe))[:, -1]
         return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), edges)
 
-    def segment(state: TrainState, key: jax.Array, X, y, length: int) -> TrainState:
+    def segment(state: TrainState, key: jax.Array, X, y, length: int):
+        """``length`` steps; also the first step with a non-finite loss (−1: none) and it."""
         data_key = jax.random.split(key)[1]
 
         def step(carry, _):
-            params, opt_state, t = carry
+            params, opt_state, t, bad_step, bad_loss = carry
             Xb, yb = _minibatch(X, y, data_key, t, config.batch_size)
-            grads = jax.grad(loss_fn)(params, Xb, yb)
+            value, grads = jax.value_and_grad(loss_fn)(params, Xb, yb)
+            first = (bad_step < 0) & ~jnp.isfinite(value)
+            bad_step, bad_loss = jnp.where(first, t, bad_step), jnp.where(first, value, bad_loss)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state, t + 1), None
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state, t + 1, bad_step, bad_loss), None
 
-        carry = (state.params, state.opt_state, state.step)
-        params, opt_state, t = jax.lax.scan(step, carry, None, length=length)[0]
-        return TrainState(t, params, opt_state, state.edges)
+        carry = (state.params, state.opt_state, state.step, jnp.int32(-1), jnp.zeros((), X.dtype))
+        params, opt_state, t, bad_step, bad_loss = jax.lax.scan(step, carry, None, length=length)[0]
+        return TrainState(t, params, opt_state, state.edges), bad_step, bad_loss
 
-    def track(state: TrainState, X, y, X_test, y_test, n_p: int) -> TrackRecord:
-        (ck_vals, ck_vecs), (ntk_vals, ntk_vecs) = (
-            (vals[::-1], vecs[:, ::-1])  # decreasing order
-            for vals, vecs in eigh_stacked(*_kernels(model, state.params, X[:n_p]))
-        )
-        ck_vecs, ntk_vecs = ck_vecs[:, : config.top_k], ntk_vecs[:, : config.top_k]
-        f = model.apply({"params": state.params}, X)
-        r2_test = jnp.nan
-        if X_test is not None:
-            r2_test = _r2(model.apply({"params": state.params}, X_test), y_test)
-        return TrackRecord(
-            step=state.step,
-            loss=0.5 * jnp.mean((f - y) ** 2),
-            r2_train=_r2(f, y),
-            r2_test=jnp.asarray(r2_test, f.dtype),
-            ck_eigenvalues=ck_vals,
-            ntk_eigenvalues=ntk_vals,
-            ck_top_vectors=ck_vecs,
-            ntk_top_vectors=ntk_vecs,
-            ck_edge=state.edges[0],
-            ntk_edge=state.edges[1],
-            ck_n_outliers=jnp.sum(ck_vals > state.edges[0]),
-            ntk_n_outliers=jnp.sum(ntk_vals > state.edges[1]),
-            ck_label_var=_label_variance(ck_vecs, y[:n_p]),
-            ntk_label_var=_label_variance(ntk_vecs, y[:n_p]),
-        )
+    def track(state: TrainState, X, y, X_test, y_test, target, n_p: int) -> TrackRecord:
+        point = track_fn(model, config.loss, config.top_k, n_p)
+        return point(state.step, state.params, X, y, X_test, y_test, state.edges, target)
 
     if batched:  # map the keys and states, share the data
         init, segment, track = (
@@ -467,25 +329,6 @@ def _map_leading(fn: Callable[..., Any], k: int) -> Callable[..., Any]:
     return mapped
 
 
-def _kernels(model: MLP, params: dict, X: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(K_CK, K_NTK)`` of the network ``params`` on ``X`` (structured NTK)."""
-    mlp_params = from_flax_variables(params)
-    return (
-        conjugate_kernel(mlp_params, X, model.activation),
-        ntk(mlp_params, X, model.activation, method="structured"),
-    )
-
-
-def _label_variance(U: jax.Array, y: jax.Array) -> jax.Array:
-    """``Σ_{j≤i} <u_j, y>² / ||y||²`` for ``i = 1..k`` (``U`` orthonormal columns ``(p, k)``)."""
-    return jnp.cumsum((U.T @ y) ** 2) / jnp.sum(y**2)
-
-
-def _r2(f: jax.Array, y: jax.Array) -> jax.Array:
-    """Coefficient of determination ``1 − Σ (y − f)² / Σ (y − ȳ)²``."""
-    return 1.0 - jnp.sum((y - f) ** 2) / jnp.sum((y - jnp.mean(y)) ** 2)
-
-
 def _minibatch(X, y, data_key, t, batch_size):
     """Batch ``t``: slice ``t mod E`` of the permutation of epoch ``t // E`` (``E = n // m``)."""
     if batch_size is None:
@@ -497,13 +340,20 @@ def _minibatch(X, y, data_key, t, batch_size):
     return X[idx], y[idx]
 
 
+def _stack(history: list[TrackRecord]) -> TrackRecord | None:
+    return jax.tree.map(lambda *xs: np.stack(xs), *history) if history else None
+
+
+def _raise_if_nonfinite(bad_step, bad_loss, state: TrainState, history: list) -> None:
+    bad_step, bad_loss = np.asarray(bad_step), np.asarray(bad_loss)
+    if np.all(bad_step < 0):
+        return
+    first = np.argmin(np.where(bad_step < 0, np.iinfo(np.int32).max, bad_step))
+    step, loss = int(bad_step.reshape(-1)[first]), float(bad_loss.reshape(-1)[first])
+    raise NonFiniteLossError(step, loss, TrainResult(state, _stack(history)))
+
+
 # --- validation ---------------------------------------------------------------------------
-
-
-def _normalized_model(model: MLP) -> MLP:
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be an rmtjax.nets.MLP; got {type(model).__name__}")
-    return model.clone(widths=tuple(int(d) for d in model.widths))
 
 
 def _check_key(key: Any) -> jax.Array:
@@ -514,52 +364,78 @@ def _check_key(key: Any) -> jax.Array:
     return key
 
 
-def _check_inputs(X: Any, model: MLP, name: str) -> jax.Array:
+def _check_inputs(X: Any, name: str) -> jax.Array:
+    """A finite float array ``(n, ...)`` with ``n >= 1``."""
     X = jnp.asarray(X)
-    if X.ndim != 2 or X.shape[1] != model.widths[0]:
-        raise ValueError(f"{name} must have shape (n, d_0 = {model.widths[0]}); got {X.shape}")
+    if X.ndim < 2 or X.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (n, d, ...) with n >= 1; got {X.shape}")
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(float)
     check_finite(X, name)
     return X
 
 
-def _check_labels(y: Any, n: int, name: str, x_name: str) -> jax.Array:
-    y = jnp.asarray(y)
-    if y.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) to match {x_name}; got {y.shape}")
-    check_finite(y, name)
-    return y.astype(jnp.result_type(y.dtype, float))
+def _output_shape(model: Model, X: jax.Array) -> tuple[int, ...]:
+    """Shape of ``model.apply(params, X)``; a mismatch of model, params and inputs raises."""
+    try:
+        params = jax.eval_shape(model.init, jax.random.key(0), X[:1])
+        out = jax.eval_shape(model.apply, params, X)
+    except (TypeError, ValueError, KeyError, flax.errors.FlaxError) as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"the model cannot be applied to inputs of shape {X.shape} with its parameters "
+            f"(model and params do not match, or X has the wrong shape): {message}"
+        ) from e
+    if out.ndim < 1 or out.shape[0] != X.shape[0]:
+        raise ValueError(f"the model must return one output row per sample; got {out.shape}")
+    return out.shape
 
 
 def _probe_size(config: TrainConfig, n: int) -> int:
     return n if config.probe_size is None else config.probe_size
 
 
-def _check_data(model, config, X, y, X_test, y_test):
-    X = _check_inputs(X, model, "X")
+def _check_data(model, config, X, y, X_test, y_test, target):
+    X = _check_inputs(X, "X")
     n = X.shape[0]
-    y = _check_labels(y, n, "y", "X").astype(X.dtype)
+    y = check_labels(y, _output_shape(model, X), config.loss, "y")
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together")
     if X_test is not None:
-        X_test = _check_inputs(X_test, model, "X_test")
-        y_test = _check_labels(y_test, X_test.shape[0], "y_test", "X_test").astype(X.dtype)
+        X_test = _check_inputs(X_test, "X_test")
+        if X_test.shape[1:] != X.shape[1:]:
+            raise ValueError(f"X_test must have rows of shape {X.shape[1:]}; got {X_test.shape}")
+        y_test = check_labels(y_test, _output_shape(model, X_test), config.loss, "y_test")
+    if target is not None:
+        target = jnp.asarray(target, X.dtype)
+        if target.ndim not in (1, 2) or target.shape[0] != n:
+            raise ValueError(f"target must have shape ({n},) or ({n}, c); got {target.shape}")
+        check_finite(target, "target")
     for name in ("batch_size", "probe_size"):
         value = getattr(config, name)
         if value is not None and value > n:
             raise ValueError(f"config.{name} = {value} exceeds the number of samples n = {n}")
     if config.top_k > _probe_size(config, n):
         raise ValueError(f"config.top_k = {config.top_k} exceeds the probe set size")
-    return X, y, X_test, y_test
+    if jnp.issubdtype(y.dtype, jnp.floating):
+        y = y.astype(X.dtype)
+        y_test = None if y_test is None else y_test.astype(X.dtype)
+    return X, y, X_test, y_test, target
 
 
-def _check_state(state: Any, keys: jax.Array, config: TrainConfig) -> int:
+def _check_state(state: Any, keys: jax.Array, config: TrainConfig, model: Model, X) -> int:
     if not isinstance(state, TrainState):
         raise TypeError(f"state must be a TrainState; got {type(state).__name__}")
     steps = np.asarray(state.step)
     if steps.shape != keys.shape:
         raise ValueError(f"state is for key batch shape {steps.shape}; got keys {keys.shape}")
+    expected = jax.eval_shape(model.init, jax.random.key(0), X[:1])
+    got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[keys.ndim :], a.dtype), state.params)
+    if jax.tree.structure(got) != jax.tree.structure(expected) or any(
+        a.shape != b.shape
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True)
+    ):
+        raise ValueError("state.params do not match the model's parameters (structure or shapes)")
     start = int(steps.reshape(-1)[0])
     if not np.all(steps == start) or not 0 <= start <= config.steps:
         raise ValueError(f"state.step must be one value in [0, {config.steps}]; got {steps}")

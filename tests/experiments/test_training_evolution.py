@@ -20,7 +20,11 @@ TINY = {
     "depth": 2,
     "steps": 30,
     "track_every": 10,
-    "edge": "empirical",
+    "edge": "initial",
+    "optimizer": "adam",
+    "learning_rate": 1e-2,
+    "label_scale": 1.0,
+    "v_norm": 1.0,
 }
 
 
@@ -40,7 +44,12 @@ def test_tiny_run_and_resume_after_a_kill(tmp_path, monkeypatch):
     assert summary["r2_test"] == pytest.approx(float(expected["r2_test"][-1]))
     assert expected["loss"][-1] < expected["loss"][0]
     assert len(list((tmp_path / "full" / "history").glob("step_*.npz"))) == 4
-    for name in ("spectra.png", "label_variance.png", "history/checkpoint.msgpack"):
+    for name in (
+        "spectra.png",
+        "top_eigenvalues.png",
+        "label_variance.png",
+        "history/checkpoint.msgpack",
+    ):
         assert (tmp_path / "full" / name).stat().st_size > 0
 
     # Kill a second run right after its checkpoint at step 10, then rerun: same result.
@@ -70,7 +79,7 @@ def test_tiny_run_and_resume_after_a_kill(tmp_path, monkeypatch):
 
 
 def test_single_index_data():
-    X, y, X_test, y_test = single_index_data(jax.random.key(0), 300, 50, 100)
+    X, y, X_test, y_test, _ = single_index_data(jax.random.key(0), 300, 50, 100)
     np.testing.assert_allclose(jnp.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
     assert X.shape == (300, 100) and y.shape == (300,) and X_test.shape == (50, 100)
     # y = σ(vᵀx) with vᵀx ≈ N(0, 1): the standardised σ gives mean ≈ 0 and variance ≈ 1.
