@@ -15,8 +15,9 @@ from rmtjax.nets.data import (
     remove_top_pcs,
     spiked_inputs,
 )
+from rmtjax.nets.empirical_ntk import NTKCost, empirical_ntk, empirical_ntk_fn, ntk_cost
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
-from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk, ntk_surrogate
+from rmtjax.nets.kernels import conjugate_kernel, ntk, ntk_surrogate
 from rmtjax.nets.mlp import MLPParams, forward, init_mlp, layer_outputs
 from rmtjax.nets.train import (
     TrackRecord,
@@ -37,6 +38,7 @@ __all__ = [
     "Activation",
     "ImageData",
     "MLPParams",
+    "NTKCost",
     "Orthogonality",
     "SpikedInputs",
     "TrackRecord",
@@ -46,6 +48,7 @@ __all__ = [
     "conjugate_kernel",
     "covariance_inputs",
     "empirical_ntk",
+    "empirical_ntk_fn",
     "forward",
     "from_flax_variables",
     "gaussian_inputs",
@@ -60,6 +63,7 @@ __all__ = [
     "make_optimizer",
     "normalize_rows",
     "ntk",
+    "ntk_cost",
     "ntk_surrogate",
     "orthogonality",
     "remove_top_pcs",

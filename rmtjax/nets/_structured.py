@@ -111,7 +111,9 @@ def _scan(jaxpr: jex.Jaxpr, origin: dict, plan: Plan, uses: dict) -> None:
             continue
         sub = _call_jaxpr(eqn)
         if sub is not None and len(sub[0].invars) == len(ins):
-            inner = {v: leaf for v, leaf in zip(sub[0].invars, ins, strict=True) if leaf is not None}
+            inner = {
+                v: leaf for v, leaf in zip(sub[0].invars, ins, strict=True) if leaf is not None
+            }
             plan.calls[i] = Plan()
             _scan(sub[0], inner, plan.calls[i], uses)
             for out, sub_out in zip(eqn.outvars, sub[0].outvars, strict=True):

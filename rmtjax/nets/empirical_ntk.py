@@ -187,7 +187,9 @@ def empirical_ntk(
       >>> K.tolist()
       [[1.0, 0.0], [0.0, 1.0]]
     """
-    return empirical_ntk_fn(apply_fn, **options)(X1, X2, params)
+    kernel = empirical_ntk_fn(apply_fn, **options)
+    X1, X2 = _check_inputs(X1, X2, kernel.args[0], ("X1", "X2"))
+    return kernel(X1, X2, params)
 
 
 def ntk_cost(
@@ -221,7 +223,7 @@ def ntk_cost(
     """
     kernel = empirical_ntk_fn(apply_fn, **options)
     opts: _Options = kernel.args[0]
-    X1, X2 = _check_inputs(X1, X2, opts)
+    X1, X2 = _check_inputs(X1, X2, opts, ("X1", "X2"))
     model = _Model.build(opts, params, X1, X2)
     return model.cost(opts)
 
@@ -312,8 +314,10 @@ class _Model:
         if opts.in_axis is None:
             s1, s2 = x1[None], None if x2 is None else x2[None]
             shape1 = jax.eval_shape(lambda x: call(diff, rest_def.unflatten(rest), x), x1)
-            shape2 = shape1 if x2 is None else jax.eval_shape(
-                lambda x: call(diff, rest_def.unflatten(rest), x), x2
+            shape2 = (
+                shape1
+                if x2 is None
+                else jax.eval_shape(lambda x: call(diff, rest_def.unflatten(rest), x), x2)
             )
             per1 = [s.shape for s in jax.tree.leaves(shape1)]
             per2 = [s.shape for s in jax.tree.leaves(shape2)]
@@ -361,8 +365,11 @@ class _Model:
             return [jnp.take(o, 0, axis=opts.out_axis) for o in out]
 
         if jnp.issubdtype(xb.dtype, jnp.inexact):
-            tangent = jax.random.normal(jax.random.key(0), xb.shape, xb.dtype)
-            tangent = jnp.moveaxis(jnp.moveaxis(tangent, opts.in_axis, 0).at[0].set(0), 0, opts.in_axis)
+            # a fixed, generic direction (no PRNG: its sampler costs seconds to compile)
+            tangent = jnp.cos(1.7 * jnp.arange(xb.size, dtype=xb.dtype) + 0.3).reshape(xb.shape)
+            tangent = jnp.moveaxis(
+                jnp.moveaxis(tangent, opts.in_axis, 0).at[0].set(0), 0, opts.in_axis
+            )
             _, dout = jax.jvp(rows, (xb,), (tangent,))
             changed = [jnp.max(jnp.abs(d)) for d in dout]
             return jnp.all(jnp.stack(changed) == 0)
@@ -395,7 +402,7 @@ class _Model:
         return jax.tree.unflatten(self.treedef, outs)
 
     def cost(self, opts: _Options) -> NTKCost:
-        closed, plan, layers, roles = self.traced
+        closed, _, layers, roles = self.traced
         n1 = self.x1.shape[0]
         n2 = n1 if self.x2 is None else self.x2.shape[0]
         c1 = n1 if opts.chunk_size is None else min(opts.chunk_size, n1)
@@ -497,7 +504,7 @@ class _Features:
 
     def __init__(self, model: _Model, structured: bool, opts: _Options):
         self.model = model
-        closed, plan, layers, roles = model.traced
+        closed, plan, layers, _ = model.traced
         if not structured:
             plan, layers = _structured.Plan(), []
         self.closed, self.plan, self.layers = closed, plan, layers
@@ -507,6 +514,7 @@ class _Features:
         n1 = model.x1.shape[0]
         n2 = n1 if model.x2 is None else model.x2.shape[0]
         self.gram = [_gram_route(layer, k, E, n1, n2) for layer in layers]
+        self.gram_layers = [ly for ly, g in zip(layers, self.gram, strict=True) if g]
 
     def features(self, xs: jax.Array, side: int) -> tuple[list[jax.Array], list[tuple]]:
         return jax.vmap(lambda x: self._sample(x, side))(xs)
@@ -521,7 +529,9 @@ class _Features:
         else:
             plan, layers = self.plan, self.layers
         jac_ids = [i for i in range(len(m.diff)) if i not in {ly.leaf for ly in layers}]
-        probes = [jnp.zeros(ly.eqn.outvars[0].aval.shape, ly.eqn.outvars[0].aval.dtype) for ly in layers]
+        probes = [
+            jnp.zeros(ly.eqn.outvars[0].aval.shape, ly.eqn.outvars[0].aval.dtype) for ly in layers
+        ]
 
         def run(probes, jac_leaves):
             leaves = list(m.diff)
@@ -551,10 +561,14 @@ class _Features:
         for (a0, a1, o1), (b0, b1, o2) in segments:
             K = 0.0
             for J1, J2 in zip(jac1, jac2, strict=True):
-                K = K + jnp.einsum("atdfz,btdhz->abdfh", _split_e(J1, a0, a1, o1), _split_e(J2, b0, b1, o2))
-            for (A1, D1), (A2, D2), layer in zip(gram1, gram2, [ly for ly, g in zip(self.layers, self.gram) if g], strict=True):
+                K = K + jnp.einsum(
+                    "atdfz,btdhz->abdfh", _split_e(J1, a0, a1, o1), _split_e(J2, b0, b1, o2)
+                )
+            for (A1, D1), (A2, D2), layer in zip(gram1, gram2, self.gram_layers, strict=True):
                 if layer.kind == "embed":
-                    Gx = ((A1[:, None, :, None] == A2[None, :, None, :]) & (A1[:, None, :, None] >= 0))
+                    Gx = (A1[:, None, :, None] == A2[None, :, None, :]) & (
+                        A1[:, None, :, None] >= 0
+                    )
                     Gx = Gx[..., None].astype(D1.dtype)
                 else:
                     Gx = jnp.einsum("apgc,bqgc->abpqg", A1, A2)
@@ -597,8 +611,10 @@ def _layer_inputs(layer, invals, delta) -> tuple[jax.Array, jax.Array]:
         A = jnp.transpose(x, (*free, *x_contract))
         P = math.prod(x.shape[d] for d in free)
         A = A.reshape(P, 1, -1)
-        D = delta.reshape(k, P, -1) if layer.w_operand == 1 else jnp.swapaxes(
-            delta.reshape(k, -1, P), 1, 2
+        D = (
+            delta.reshape(k, P, -1)
+            if layer.w_operand == 1
+            else jnp.swapaxes(delta.reshape(k, -1, P), 1, 2)
         )
         return A, D[:, :, None, :]
     if layer.kind == "conv":
@@ -720,8 +736,7 @@ def _out_leaves(shapes, out_axis, opts: _Options, name: str) -> list[_OutLeaf]:
             for a in getattr(opts, option):
                 if not -ndim <= a < ndim:
                     raise ValueError(
-                        f"{option} {getattr(opts, option)} out of range for {name} with "
-                        f"{ndim} axes"
+                        f"{option} {getattr(opts, option)} out of range for {name} with {ndim} axes"
                     )
                 a %= ndim
                 if a == sample_axis:
@@ -734,8 +749,8 @@ def _out_leaves(shapes, out_axis, opts: _Options, name: str) -> list[_OutLeaf]:
             axes[option] = sorted(set(resolved))
         full_axes = [a for a in range(ndim) if a != sample_axis]
 
-        def per(a):  # full output axis -> per-sample axis
-            return a if sample_axis is None or a < sample_axis else a - 1
+        def per(a, s=sample_axis):  # full output axis -> per-sample axis
+            return a if s is None or a < s else a - 1
 
         traced = [per(a) for a in axes["trace_axes"]]
         diag = [per(a) for a in axes["diagonal_axes"]]
@@ -813,16 +828,18 @@ def _split_params(params: Any, differentiate) -> tuple[Any, Callable[[Any], Any]
     return diff, rebuild
 
 
-def _check_inputs(x1: Any, x2: Any, opts: _Options) -> tuple[jax.Array, jax.Array | None]:
-    x1 = _check_samples(x1, "x1", opts.in_axis)
+def _check_inputs(
+    x1: Any, x2: Any, opts: _Options, names: tuple[str, str] = ("x1", "x2")
+) -> tuple[jax.Array, jax.Array | None]:
+    x1 = _check_samples(x1, names[0], opts.in_axis)
     if x2 is not None:
-        x2 = _check_samples(x2, "x2", opts.in_axis)
+        x2 = _check_samples(x2, names[1], opts.in_axis)
         if opts.in_axis is not None:
             s1 = np.delete(np.array(x1.shape), opts.in_axis % x1.ndim)
             s2 = np.delete(np.array(x2.shape), opts.in_axis % x2.ndim)
             if x1.ndim != x2.ndim or tuple(s1) != tuple(s2):
                 raise ValueError(
-                    "x1 and x2 must share the per-sample shape; got "
+                    f"{names[0]} and {names[1]} must share the per-sample shape; got "
                     f"{tuple(s1.tolist())} and {tuple(s2.tolist())}"
                 )
         if x1.dtype != x2.dtype:
@@ -850,7 +867,9 @@ def _check_axes(axes: Any, name: str) -> tuple[int, ...]:
         out = tuple(axes)
     except TypeError:
         out = None
-    if out is None or not all(isinstance(a, int | np.integer) and not isinstance(a, bool) for a in out):
+    if out is None or not all(
+        isinstance(a, int | np.integer) and not isinstance(a, bool) for a in out
+    ):
         raise TypeError(f"{name} must be an int or a sequence of ints; got {axes!r}")
     if len(set(int(a) for a in out)) != len(out):
         raise ValueError(f"{name} must not repeat an axis; got {out}")
@@ -864,7 +883,9 @@ def _check_vmap_axes(vmap_axes: Any) -> dict[str, int | None]:
     if len(pair) != 2 or not all(
         isinstance(a, int | np.integer) and not isinstance(a, bool) for a in pair
     ):
-        raise TypeError(f"vmap_axes must be an int, an (in_axis, out_axis) pair or None; got {vmap_axes!r}")
+        raise TypeError(
+            f"vmap_axes must be an int, an (in_axis, out_axis) pair or None; got {vmap_axes!r}"
+        )
     return {"in_axis": int(pair[0]), "out_axis": int(pair[1])}
 
 
@@ -876,7 +897,11 @@ def _check_implementation(implementation: Any) -> str:
 def _check_chunk_size(chunk_size: Any) -> int | None:
     if chunk_size is None:
         return None
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int | np.integer)
+        or chunk_size < 1
+    ):
         raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
     return int(chunk_size)
 

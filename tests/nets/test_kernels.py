@@ -213,7 +213,7 @@ def test_empirical_ntk_flax_cnn_multioutput(x64):
     X1 = normal(8, (5, 4, 4, 2))
     X2 = normal(9, (3, 4, 4, 2))
     variables = jax.tree.map(lambda a: a.astype(jnp.float64), model.init(jax.random.key(10), X1))
-    K = empirical_ntk(model.apply, variables, X1, X2)
+    K = empirical_ntk(model.apply, variables, X1, X2, trace_axes=())
     chex.assert_shape(K, (5, 3, 2, 2))
     oracle = _jjt(lambda v, x: model.apply(v, x).reshape(-1), variables, X1, X2)
     oracle = oracle.reshape(5, 2, 3, 2).transpose(0, 2, 1, 3)
