@@ -15,6 +15,7 @@ from rmtjax.nets.data import (
     remove_top_pcs,
     spiked_inputs,
 )
+from rmtjax.nets.empirical_ck import empirical_ck, flax_intermediate
 from rmtjax.nets.empirical_ntk import NTKCost, empirical_ntk, empirical_ntk_fn, ntk_cost
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import conjugate_kernel, ntk, ntk_surrogate
@@ -47,8 +48,10 @@ __all__ = [
     "TrainState",
     "conjugate_kernel",
     "covariance_inputs",
+    "empirical_ck",
     "empirical_ntk",
     "empirical_ntk_fn",
+    "flax_intermediate",
     "forward",
     "from_flax_variables",
     "gaussian_inputs",
