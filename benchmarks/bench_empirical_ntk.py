@@ -17,7 +17,8 @@ derivatives 70× faster than the Jacobian contraction on their dense setting):
 
 ``extra`` holds the XLA temporary memory (``memory_analysis().temp_size_in_bytes``, MB) of
 every implementation and of the baseline, the time of one call of the implementations not
-timed as ``ours``, the choice and flop estimates of ``"auto"`` and the max relative
+timed as ``ours`` (and of ``ours`` with ``chunk_size = N/4`` for the 8-logit net and the
+CNN), the choice and flop estimates of ``"auto"`` and the max relative
 difference to the baseline. ``--quick`` shrinks widths, inputs and n.
 """
 
@@ -115,7 +116,9 @@ class _CNN(nn.Module):
         return nn.Dense(10)(x.reshape(x.shape[0], -1))
 
 
-def _case(name, size, model, X, ours_impl, target, trace_axes, skip=(), repeats=3) -> Case:
+def _case(
+    name, size, model, X, ours_impl, target, trace_axes, skip=(), repeats=3, chunk=None
+) -> Case:
     params = model.init(jax.random.key(0), X[:1])
     trace = trace_axes == (-1,)
     kernels = {
@@ -133,6 +136,14 @@ def _case(name, size, model, X, ours_impl, target, trace_axes, skip=(), repeats=
         duplicate = impl == "auto" and cost.implementation == ours_impl
         if impl != ours_impl and impl not in skip and not duplicate:
             extra[f"{impl}_s"] = _once(lambda k=kernels[impl]: k(X, None, params))
+    if chunk is not None:  # the cost of bounding memory: `ours` with chunk_size = chunk
+        chunked = jax.jit(
+            empirical_ntk_fn(
+                model.apply, implementation=ours_impl, trace_axes=trace_axes, chunk_size=chunk
+            )
+        )
+        extra[f"chunk{chunk}_s"] = _once(lambda: chunked(X, None, params))
+        extra[f"chunk{chunk}_xla_mb"] = _xla_mb(lambda x, p: chunked(x, None, p), X, params)
     ours = kernels[ours_impl]
     K, K0 = ours(X, None, params), baseline(X)
     extra["max_rel_diff"] = float(jnp.max(jnp.abs(K - K0)) / jnp.max(jnp.abs(K0)))
@@ -169,6 +180,7 @@ def cases(quick: bool) -> list[Case]:
             "structured",
             0.02,
             (),
+            chunk=n1 // 4,
         ),
         _case(
             "ntk_dense_1output",
@@ -189,6 +201,7 @@ def cases(quick: bool) -> list[Case]:
             "auto",
             0.5,
             (-1,),
+            chunk=cnn_n // 4,
         ),
         _case(
             "ntk_layernorm_mlp",

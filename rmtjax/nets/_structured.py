@@ -233,16 +233,18 @@ def _eval(jaxpr, consts, args, plan, probes, recorded):
     return [read(v) for v in jaxpr.outvars]
 
 
-def forward_flops(jaxpr: jex.Jaxpr) -> float:
-    """Multiply-add count ×2 of the dot_general and conv equations of ``jaxpr`` (recursive),
-    plus one flop per output element of every other equation: the cost model of ``"auto"``."""
-    total = 0.0
+def forward_flops(jaxpr: jex.Jaxpr) -> tuple[float, float]:
+    """``(total, conv)`` flops of ``jaxpr`` (recursive): multiply-adds ×2 of the dot_general
+    and conv equations, one flop per output entry of every other equation; ``conv`` is the
+    convolutions' share. The cost model of ``"auto"``."""
+    total = conv = 0.0
     for eqn in jaxpr.eqns:
         out = sum(math.prod(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape"))
         name = eqn.primitive.name
         sub = _call_jaxpr(eqn)
         if sub is not None:
-            total += forward_flops(sub[0])
+            inner = forward_flops(sub[0])
+            total, conv = total + inner[0], conv + inner[1]
         elif name == "dot_general":
             (lc, _), _ = eqn.params["dimension_numbers"]
             shape = eqn.invars[0].aval.shape
@@ -250,10 +252,11 @@ def forward_flops(jaxpr: jex.Jaxpr) -> float:
         elif name == "conv_general_dilated":
             rhs = eqn.invars[1].aval.shape
             out_features = rhs[eqn.params["dimension_numbers"].rhs_spec[0]]
-            total += 2.0 * out * math.prod(rhs) / max(out_features, 1)
+            flops = 2.0 * out * math.prod(rhs) / max(out_features, 1)
+            total, conv = total + flops, conv + flops
         else:
             total += float(out)
-    return total
+    return total, conv
 
 
 def leaf_sizes(closed: jex.ClosedJaxpr, n_leaves: int) -> list[int]:

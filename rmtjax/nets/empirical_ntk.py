@@ -202,11 +202,14 @@ def ntk_cost(
     """The flop and memory estimates behind ``implementation="auto"``, and its choice.
 
     Per sample, with ``F`` the forward flops (dense and conv multiply-adds ×2, one flop per
-    other output entry), ``k`` output entries, ``P`` parameters and ``E`` kernel entries per
-    pair of samples: ``"jacobian"`` costs ``(n1 + n2') (1 + 2k) F + n1 n2 E P``; ``"ntvp"``
-    ``n2' (1 + 2k) F + 2 n1 n2 k F``; ``"structured"`` the same backward passes plus, per
-    layer, the cheaper of its Gram and Jacobian contractions (``n2'`` counts the recomputed
-    ``x2`` blocks when chunked).
+    other output entry; ``F_c`` the convolutions' share), ``k`` output entries, ``P``
+    parameters and ``E`` kernel entries per pair of samples, and ``B = F + k (2F + 3 F_c)``
+    one sample's Jacobian (convolution weight gradients counted 4×: per-sample, they run as
+    grouped convolutions, several times slower than matmuls on CPU): ``"jacobian"`` costs
+    ``(n1 + n2') B + n1 n2 E P``; ``"ntvp"`` ``n2' B + 2 n1 n2 k F``; ``"structured"``
+    ``(n1 + n2') (1 + k) F`` plus, per layer, the cheaper of its Gram and Jacobian
+    contractions, plus ``n1 n2 E P'`` for the ``P'`` parameters outside the layers (``n2'``
+    counts the recomputed ``x2`` blocks when chunked).
 
     Args:
       apply_fn, params, X1, X2, options: as in :func:`empirical_ntk`.
@@ -409,18 +412,20 @@ class _Model:
         c2 = n2 if opts.chunk_size is None else min(opts.chunk_size, n2)
         blocks1 = -(-n1 // c1)
         recomputed = n2 * blocks1 if (c1 < n1 or self.x2 is not None) else 0
-        F = _structured.forward_flops(closed.jaxpr)
+        F, F_conv = _structured.forward_flops(closed.jaxpr)
         k = sum(o.size for o in self.outs1)
         E = sum(_pairs(a, b) for a, b in zip(self.outs1, self.outs2, strict=True))
         sizes = [int(np.prod(np.shape(leaf))) for leaf in self.diff]
         P = sum(sizes)
         item = jnp.dtype(self.diff[0].dtype).itemsize
-        passes = (n1 + recomputed) * (1 + 2 * k) * F
+        # per sample: forward F; per output entry an input-gradient pass (~F) and, for the
+        # Jacobian, the weight gradients (~F, convolutions' at _CONV_GRAD_PENALTY times)
+        jac_pass = F + k * (2 * F + (_CONV_GRAD_PENALTY - 1) * F_conv)
         flops = {
-            "jacobian": passes + n1 * n2 * E * P,
-            "ntvp": (n2 * blocks1) * (1 + 2 * k) * F + 2.0 * n1 * n2 * k * F + n1 * 2 * F,
+            "jacobian": (n1 + recomputed) * jac_pass + n1 * n2 * E * P,
+            "ntvp": (n2 * blocks1) * jac_pass + 2.0 * n1 * n2 * k * F + n1 * 2 * F,
         }
-        structured = passes
+        structured = (n1 + recomputed) * (1 + k) * F
         mem = (c1 + c2) * k * sum(sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS)
         for layer in layers:
             form, contract, feat = _layer_costs(layer, k, E, n1, n2)
@@ -445,6 +450,10 @@ class _Model:
 
 
 _LAYERS = ("dense", "conv", "embed")
+# Per-sample convolution weight gradients (what vmap(jacrev) computes) run on XLA's CPU
+# backend as grouped convolutions at a fraction of the speed of the patch matmuls of the
+# structured route; 4 matches the 2-core CPU measurements of the CNN benchmark.
+_CONV_GRAD_PENALTY = 4.0
 
 
 def _pairs(a: _OutLeaf, b: _OutLeaf) -> int:
