@@ -74,7 +74,9 @@ def ntk(
         K = X_L X_Lᵀ + Σ_{l=1}^{L} (X_{l-1} X_{l-1}ᵀ) ∘ (S_l S_lᵀ),
         S_L = σ'(H_L) ∘ wᵀ / sqrt(d_L),  S_{l-1} = σ'(H_{l-1}) ∘ (S_l W_l) / sqrt(d_{l-1}),
 
-    where row α of ``S_l`` is ``∂f(x_α)/∂H_l``: ``O(L n² d + L n d²)`` time and ``O(L n d)``
+    where row α of ``S_l`` is ``∂f(x_α)/∂H_l``. With biases (``params.bias``),
+    ``∂f/∂b_l = S_l`` and ``∂f/∂c = 1`` add ``11ᵀ`` to ``X_L X_Lᵀ`` and to every
+    ``X_{l-1} X_{l-1}ᵀ``: ``O(L n² d + L n d²)`` time and ``O(L n d)``
     memory, no Jacobian. ``method="autodiff"`` is :func:`empirical_ntk` on :func:`forward`
     (``jax.jacrev``; memory ``O(n P)``), the cross-check.
 
@@ -134,11 +136,13 @@ def ntk_surrogate(
       >>> ntk_surrogate(params, jnp.eye(3, 5)).shape
       (3, 3)
     """
+    if getattr(params, "bias", None) is not None:
+        raise ValueError("ntk_surrogate is the Fan–Wang (bias-free) surrogate; params has biases")
     return _batched(_surrogate_ntk, params, X, get_activation(activation))
 
 
 def _gram(params: MLPParams, X: jax.Array, act: Activation, depth: int) -> jax.Array:
-    x_l = _forward(params.hidden[:depth], X, act)[0][-1]
+    x_l = _forward(params, X, act, depth)[0][-1]
     return x_l @ x_l.T
 
 
@@ -147,11 +151,11 @@ def _autodiff_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array
 
 
 def _structured_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
-    xs, hs = _forward(params.hidden, X, act)
-    K = xs[-1] @ xs[-1].T
+    xs, hs = _forward(params, X, act)
+    K = xs[-1] @ xs[-1].T + (0 if params.bias is None else 1)
     s = act.derivative(hs[-1]) * params.readout / math.sqrt(params.readout.shape[-1])
     for l in range(len(params.hidden), 0, -1):
-        K = K + (xs[l - 1] @ xs[l - 1].T) * (s @ s.T)
+        K = K + (xs[l - 1] @ xs[l - 1].T + (0 if params.bias is None else 1)) * (s @ s.T)
         if l > 1:
             W = params.hidden[l - 1]
             s = act.derivative(hs[l - 2]) * (s @ W) / math.sqrt(W.shape[-1])
