@@ -15,8 +15,10 @@ from rmtjax.nets.data import (
     remove_top_pcs,
     spiked_inputs,
 )
+from rmtjax.nets.empirical_ck import empirical_ck, flax_intermediate
+from rmtjax.nets.empirical_ntk import NTKCost, empirical_ntk, empirical_ntk_fn, ntk_cost
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
-from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk, ntk_surrogate
+from rmtjax.nets.kernels import conjugate_kernel, ntk, ntk_surrogate
 from rmtjax.nets.losses import LOSSES
 from rmtjax.nets.mlp import MLPParams, forward, init_mlp, layer_outputs
 from rmtjax.nets.models import Model, as_model
@@ -41,6 +43,7 @@ __all__ = [
     "ImageData",
     "MLPParams",
     "Model",
+    "NTKCost",
     "NonFiniteLossError",
     "Orthogonality",
     "SpikedInputs",
@@ -51,7 +54,10 @@ __all__ = [
     "as_model",
     "conjugate_kernel",
     "covariance_inputs",
+    "empirical_ck",
     "empirical_ntk",
+    "empirical_ntk_fn",
+    "flax_intermediate",
     "forward",
     "from_flax_variables",
     "gaussian_inputs",
@@ -66,6 +72,7 @@ __all__ = [
     "make_optimizer",
     "normalize_rows",
     "ntk",
+    "ntk_cost",
     "ntk_surrogate",
     "orthogonality",
     "remove_top_pcs",

@@ -60,6 +60,8 @@ def to_flax_variables(params: MLPParams) -> dict[str, dict[str, jax.Array]]:
       Flax variables for ``MLP(widths, activation).apply``.
     """
     _check_params(params)
+    if params.bias is not None:
+        raise ValueError("params has biases; the Flax MLP is the bias-free Fan–Wang network")
     named = {f"hidden_{l}": W for l, W in enumerate(params.hidden)}
     return {"params": {**named, "readout": params.readout}}
 

@@ -1,23 +1,22 @@
 """Conjugate Kernel and Neural Tangent Kernel of a network at given weights.
 
 For the MLP of :mod:`rmtjax.nets.mlp` the NTK is assembled from the forward and backward
-passes in ``O(L n² d)`` time without forming the ``n × P`` Jacobian; :func:`empirical_ntk`
-is the ``jax.jacrev`` path for any model (and the cross-check).
+passes in ``O(L n² d)`` time without forming the ``n × P`` Jacobian;
+:func:`rmtjax.nets.empirical_ntk` is the path for any model (and the cross-check).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rmtjax._checks import check_choice, check_finite
+from rmtjax._checks import check_choice
 from rmtjax.activations import Activation, get_activation
+from rmtjax.nets.empirical_ntk import empirical_ntk
 from rmtjax.nets.mlp import MLPParams, _batched, _forward, _layers, _output
 
 __all__ = ["conjugate_kernel", "empirical_ntk", "ntk", "ntk_surrogate"]
@@ -75,7 +74,9 @@ def ntk(
         K = X_L X_Lᵀ + Σ_{l=1}^{L} (X_{l-1} X_{l-1}ᵀ) ∘ (S_l S_lᵀ),
         S_L = σ'(H_L) ∘ wᵀ / sqrt(d_L),  S_{l-1} = σ'(H_{l-1}) ∘ (S_l W_l) / sqrt(d_{l-1}),
 
-    where row α of ``S_l`` is ``∂f(x_α)/∂H_l``: ``O(L n² d + L n d²)`` time and ``O(L n d)``
+    where row α of ``S_l`` is ``∂f(x_α)/∂H_l``. With biases (``params.bias``),
+    ``∂f/∂b_l = S_l`` and ``∂f/∂c = 1`` add ``11ᵀ`` to ``X_L X_Lᵀ`` and to every
+    ``X_{l-1} X_{l-1}ᵀ``: ``O(L n² d + L n d²)`` time and ``O(L n d)``
     memory, no Jacobian. ``method="autodiff"`` is :func:`empirical_ntk` on :func:`forward`
     (``jax.jacrev``; memory ``O(n P)``), the cross-check.
 
@@ -135,24 +136,26 @@ def ntk_surrogate(
       >>> ntk_surrogate(params, jnp.eye(3, 5)).shape
       (3, 3)
     """
+    if getattr(params, "bias", None) is not None:
+        raise ValueError("ntk_surrogate is the Fan–Wang (bias-free) surrogate; params has biases")
     return _batched(_surrogate_ntk, params, X, get_activation(activation))
 
 
 def _gram(params: MLPParams, X: jax.Array, act: Activation, depth: int) -> jax.Array:
-    x_l = _forward(params.hidden[:depth], X, act)[0][-1]
+    x_l = _forward(params, X, act, depth)[0][-1]
     return x_l @ x_l.T
 
 
 def _autodiff_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
-    return empirical_ntk(functools.partial(_output, act=act), params, X)
+    return empirical_ntk(functools.partial(_output, act=act), params, X, implementation="jacobian")
 
 
 def _structured_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
-    xs, hs = _forward(params.hidden, X, act)
-    K = xs[-1] @ xs[-1].T
+    xs, hs = _forward(params, X, act)
+    K = xs[-1] @ xs[-1].T + (0 if params.bias is None else 1)
     s = act.derivative(hs[-1]) * params.readout / math.sqrt(params.readout.shape[-1])
     for l in range(len(params.hidden), 0, -1):
-        K = K + (xs[l - 1] @ xs[l - 1].T) * (s @ s.T)
+        K = K + (xs[l - 1] @ xs[l - 1].T + (0 if params.bias is None else 1)) * (s @ s.T)
         if l > 1:
             W = params.hidden[l - 1]
             s = act.derivative(hs[l - 2]) * (s @ W) / math.sqrt(W.shape[-1])
@@ -164,115 +167,3 @@ def _surrogate_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Arra
     grams = [x @ x.T for x in _layers(params, X, act)]
     K = q_minus1.astype(X.dtype) * jnp.eye(X.shape[0], dtype=X.dtype)
     return K + sum(q_l.astype(X.dtype) * G for q_l, G in zip(q, grams, strict=True))
-
-
-def empirical_ntk(
-    apply_fn: Callable[[Any, jax.Array], jax.Array],
-    params: Any,
-    X1: jax.Array,
-    X2: jax.Array | None = None,
-    *,
-    chunk_size: int | None = None,
-) -> jax.Array:
-    """Empirical NTK ``K(x, x') = Σ_p ∂f(x)/∂θ_p ∂f(x')/∂θ_p`` of any model, by ``jax.jacrev``.
-
-    ``apply_fn(params, X)`` maps a batch ``(m, ...)`` to outputs ``(m,)`` or ``(m, k...)``, each
-    output depending only on its own sample (no batch statistics). The Jacobian of a block of
-    ``chunk_size`` samples is contracted leaf by leaf against the Jacobian of each block of
-    ``X2``, so memory is ``O(chunk_size · P)`` rather than ``O(n P)``; blocks run in
-    ``lax.map`` and the last block is zero-padded. Jit the caller for repeated use.
-
-    Args:
-      apply_fn: ``apply_fn(params, X)``, e.g. a Flax ``model.apply``.
-      params: any pytree of arrays (all leaves are differentiated).
-      X1: ``(n1, ...)`` samples.
-      X2: ``(n2, ...)`` samples with the same trailing shape, or ``None`` for ``X1``.
-      chunk_size: samples per Jacobian block (``None``: one block per input).
-
-    Returns:
-      ``(n1, n2)`` for scalar outputs; ``(n1, n2, k, k)`` for ``k > 1`` outputs per sample
-      (``K[α, β, i, j] = <∂f_i(x_α)/∂θ, ∂f_j(x_β)/∂θ>``).
-
-    References:
-      Jacot, Gabriel, Hongler, NeurIPS 2018; Novak et al., "Fast Finite Width Neural Tangent
-      Kernel", ICML 2022 (the "jacobian contraction" method).
-
-    Examples:
-      >>> f = lambda p, x: x @ p["w"]
-      >>> K = empirical_ntk(f, {"w": jnp.ones(3)}, jnp.eye(2, 3))
-      >>> K.tolist()
-      [[1.0, 0.0], [0.0, 1.0]]
-    """
-    X1 = _check_samples(X1, "X1")
-    if X2 is not None and _check_samples(X2, "X2").shape[1:] != X1.shape[1:]:
-        raise ValueError(
-            f"X1 and X2 must share the per-sample shape; got {X1.shape[1:]} and {X2.shape[1:]}"
-        )
-    if chunk_size is not None and (not isinstance(chunk_size, int | np.integer) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
-    out = jax.eval_shape(apply_fn, params, X1[:1])
-    if out.ndim < 1 or out.shape[0] != 1:
-        raise ValueError(f"apply_fn must return one output row per sample; got shape {out.shape}")
-    k = math.prod(out.shape[1:])
-    try:
-        hash(apply_fn)
-    except TypeError:
-        return _empirical_ntk(apply_fn, params, X1, X2, chunk_size, k)
-    return _empirical_ntk_jit(apply_fn, params, X1, X2, chunk_size, k)
-
-
-def _empirical_ntk(
-    apply_fn: Callable[[Any, jax.Array], jax.Array],
-    params: Any,
-    X1: jax.Array,
-    X2: jax.Array | None,
-    chunk_size: int | None,
-    k: int,
-) -> jax.Array:
-    """Blocked ``J1 J2ᵀ`` (see :func:`empirical_ntk`); single blocks skip ``lax.map``, and
-    ``X2 = None`` then reuses ``X1``'s Jacobian."""
-
-    def jacobian(x: jax.Array) -> list[jax.Array]:
-        J = jax.jacrev(lambda p: apply_fn(p, x).reshape(x.shape[0], k))(params)
-        return [leaf.reshape(x.shape[0], k, -1) for leaf in jax.tree.leaves(J)]
-
-    def contract(J1: list[jax.Array], J2: list[jax.Array]) -> jax.Array:
-        return sum(jnp.einsum("aip,bjp->abij", a, b) for a, b in zip(J1, J2, strict=True))
-
-    n1 = X1.shape[0]
-    n2 = n1 if X2 is None else X2.shape[0]
-    c1 = n1 if chunk_size is None else min(chunk_size, n1)
-    c2 = n2 if chunk_size is None else min(chunk_size, n2)
-    if X2 is None and c1 == n1:
-        J = jacobian(X1)
-        K = contract(J, J)
-    elif c1 == n1 and c2 == n2:
-        K = contract(jacobian(X1), jacobian(X2))
-    else:
-        X2 = X1 if X2 is None else X2
-
-        def row(x1: jax.Array) -> jax.Array:
-            J1 = jacobian(x1)
-            return jax.lax.map(lambda x2: contract(J1, jacobian(x2)), _chunks(X2, c2))
-
-        K = jax.lax.map(row, _chunks(X1, c1))  # (blocks1, blocks2, c1, c2, k, k)
-        K = jnp.swapaxes(K, 1, 2).reshape(-1, K.shape[1] * c2, k, k)[:n1, :n2]
-    return K[..., 0, 0] if k == 1 else K
-
-
-_empirical_ntk_jit = jax.jit(_empirical_ntk, static_argnums=(0, 4, 5))
-
-
-def _chunks(X: jax.Array, size: int) -> jax.Array:
-    """``(n, ...) -> (ceil(n / size), size, ...)``, zero-padding the last block."""
-    pad = -X.shape[0] % size
-    X = jnp.concatenate([X, jnp.zeros((pad, *X.shape[1:]), X.dtype)]) if pad else X
-    return X.reshape(-1, size, *X.shape[1:])
-
-
-def _check_samples(X: Any, name: str) -> jax.Array:
-    X = jnp.asarray(X)
-    if X.ndim < 1 or X.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (n, ...) with n >= 1; got {X.shape}")
-    check_finite(X, name)
-    return X

@@ -3,6 +3,8 @@
 ``X_0 = X`` (rows = samples, ``(n, d_0)``), ``H_l = X_{l-1} W_lᵀ``,
 ``X_l = σ(H_l) / sqrt(d_l)`` for ``l = 1..L``, and ``f(x) = wᵀ x_L``, with ``W_l`` of shape
 ``(d_l, d_{l-1})`` and ``w`` of shape ``(d_L,)``, all entries N(0, 1) at initialisation.
+Optionally (``bias=True``; the Fan–Wang network has none) ``H_l = X_{l-1} W_lᵀ + b_l`` and
+``f(x) = wᵀ x_L + c`` with N(0, 1) biases ``b_l`` (``(d_l,)``) and ``c`` (scalar).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class MLPParams(NamedTuple):
     Attributes:
       hidden: list of ``W_l``, ``l = 1..L``; ``hidden[l]`` has shape ``(d_{l+1}, d_l)``.
       readout: ``w``, shape ``(d_L,)``.
+      bias: ``None`` (no biases, the default) or ``[b_1, …, b_L, c]`` with ``b_l`` of shape
+        ``(d_l,)`` and the readout bias ``c`` of shape ``()``.
 
     A batch of ``B`` independent networks stacks every leaf on a leading axis
     (``(B, d_{l+1}, d_l)`` and ``(B, d_L)``), e.g. ``jax.vmap(init_mlp, (0, None))``.
@@ -36,15 +40,19 @@ class MLPParams(NamedTuple):
 
     hidden: list[jax.Array]
     readout: jax.Array
+    bias: list[jax.Array] | None = None
 
 
-def init_mlp(key: jax.Array, widths: Sequence[int], dtype: Any = None) -> MLPParams:
+def init_mlp(
+    key: jax.Array, widths: Sequence[int], dtype: Any = None, bias: bool = False
+) -> MLPParams:
     """Draw ``W_l`` (``(d_l, d_{l-1})``) and ``w`` (``(d_L,)``) with i.i.d. N(0, 1) entries.
 
     Args:
       key: a ``jax.random`` key.
       widths: ``(d_0, d_1, …, d_L)``, ``L >= 1`` positive integers.
       dtype: floating dtype (default: JAX's default float).
+      bias: also draw N(0, 1) biases ``b_l`` and ``c`` (default ``False``, as Fan–Wang).
 
     Returns:
       :class:`MLPParams`.
@@ -57,18 +65,23 @@ def init_mlp(key: jax.Array, widths: Sequence[int], dtype: Any = None) -> MLPPar
       >>> [W.shape for W in params.hidden], params.readout.shape
       ([(20, 10), (30, 20)], (30,))
     """
-    return _init_mlp(key, _check_widths(widths), jnp.dtype(dtype or jnp.result_type(float)))
+    dtype = jnp.dtype(dtype or jnp.result_type(float))
+    return _init_mlp(key, _check_widths(widths), dtype, bool(bias))
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _init_mlp(key: jax.Array, widths: tuple[int, ...], dtype: Any) -> MLPParams:
-    """One normal draw of all ``P = Σ d_l d_{l-1} + d_L`` weights, cut into the layers."""
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _init_mlp(key: jax.Array, widths: tuple[int, ...], dtype: Any, bias: bool) -> MLPParams:
+    """One normal draw of all ``P = Σ d_l d_{l-1} + d_L`` weights (and the biases after them,
+    so a network's weights do not depend on ``bias``), cut into the layers."""
+    L = len(widths) - 1
     shapes = [(d_out, d_in) for d_in, d_out in itertools.pairwise(widths)] + [(widths[-1],)]
+    if bias:
+        shapes += [(d,) for d in widths[1:]] + [()]
     sizes = [math.prod(shape) for shape in shapes]
     flat = jax.random.normal(key, (sum(sizes),), dtype)
     pieces = jnp.split(flat, np.cumsum(sizes)[:-1].tolist())
     leaves = [piece.reshape(shape) for piece, shape in zip(pieces, shapes, strict=True)]
-    return MLPParams(leaves[:-1], leaves[-1])
+    return MLPParams(leaves[:L], leaves[L], leaves[L + 1 :] if bias else None)
 
 
 def layer_outputs(
@@ -120,22 +133,24 @@ def forward(params: MLPParams, X: jax.Array, activation: str | Activation = "arc
 
 
 def _forward(
-    hidden: Sequence[jax.Array], X: jax.Array, act: Activation
+    params: MLPParams, X: jax.Array, act: Activation, depth: int | None = None
 ) -> tuple[list[jax.Array], list[jax.Array]]:
-    """Unbatched forward pass through ``hidden``: ``([X_0, …, X_L], [H_1, …, H_L])``."""
+    """Unbatched forward pass through the first ``depth`` (default all) layers:
+    ``([X_0, …, X_depth], [H_1, …, H_depth])``."""
     xs, hs = [X], []
-    for W in hidden:
-        hs.append(xs[-1] @ W.T)
+    for l, W in enumerate(params.hidden[:depth]):
+        hs.append(xs[-1] @ W.T + (0 if params.bias is None else params.bias[l]))
         xs.append(act(hs[-1]) / jnp.sqrt(jnp.asarray(W.shape[0], hs[-1].dtype)))
     return xs, hs
 
 
 def _layers(params: MLPParams, X: jax.Array, act: Activation) -> list[jax.Array]:
-    return _forward(params.hidden, X, act)[0]
+    return _forward(params, X, act)[0]
 
 
 def _output(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
-    return _forward(params.hidden, X, act)[0][-1] @ params.readout
+    out = _forward(params, X, act)[0][-1] @ params.readout
+    return out if params.bias is None else out + params.bias[-1]
 
 
 def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
@@ -173,6 +188,11 @@ def _check_params(params: MLPParams, name: str = "params") -> tuple[int, ...]:
         d_prev = shape[-2]
     if readout[-1] != d_prev:
         raise ValueError(f"{name}.readout has width {readout[-1]}; the last layer outputs {d_prev}")
+    if params.bias is not None:
+        expected = [(*batch, np.shape(W)[-2]) for W in params.hidden] + [batch]
+        shapes = [np.shape(b) for b in params.bias]
+        if shapes != expected:
+            raise ValueError(f"{name}.bias must have shapes {expected} (b_1..b_L, c); got {shapes}")
     return batch
 
 

@@ -10,22 +10,23 @@ samples) are
   axis traced out, as in neural-tangents' ``trace_axes=(-1,)``).
 
 rmtjax's MLP uses the structured ``O(L n² d)`` kernels of :mod:`rmtjax.nets.kernels`; every
-other model the Jacobian contraction :func:`~rmtjax.nets.empirical_ntk`.
+other model :func:`~rmtjax.nets.empirical_ntk` (structured derivatives where they pay off).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
-from rmtjax.nets.kernels import conjugate_kernel, empirical_ntk, ntk
+from rmtjax.nets.empirical_ntk import empirical_ntk
+from rmtjax.nets.kernels import conjugate_kernel, ntk
 from rmtjax.nets.mlp import init_mlp
 
 __all__ = ["Model", "as_model"]
@@ -169,8 +170,10 @@ def _kernels(apply_fn: Callable, feature_fn: Callable) -> Callable:
 
 def any_model_ntk(apply_fn: Callable, params: Any, X: jax.Array) -> jax.Array:
     """``K_NTK = Σ_c J_c J_cᵀ`` ``(n, n)`` of any model (output axis traced out)."""
-    K = empirical_ntk(apply_fn, params, X)
-    return K if K.ndim == 2 else jnp.trace(K, axis1=-2, axis2=-1)
+    out = jax.eval_shape(apply_fn, params, X)
+    output_axes = tuple(range(1 - out.ndim, 0))
+    K = empirical_ntk(apply_fn, params, X, trace_axes=output_axes)
+    return K * math.prod(out.shape[1:])  # empirical_ntk averages over the traced axes
 
 
 def _gram(F: jax.Array) -> jax.Array:

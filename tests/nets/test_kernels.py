@@ -10,6 +10,7 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
@@ -213,7 +214,7 @@ def test_empirical_ntk_flax_cnn_multioutput(x64):
     X1 = normal(8, (5, 4, 4, 2))
     X2 = normal(9, (3, 4, 4, 2))
     variables = jax.tree.map(lambda a: a.astype(jnp.float64), model.init(jax.random.key(10), X1))
-    K = empirical_ntk(model.apply, variables, X1, X2)
+    K = empirical_ntk(model.apply, variables, X1, X2, trace_axes=())
     chex.assert_shape(K, (5, 3, 2, 2))
     oracle = _jjt(lambda v, x: model.apply(v, x).reshape(-1), variables, X1, X2)
     oracle = oracle.reshape(5, 2, 3, 2).transpose(0, 2, 1, 3)
@@ -252,3 +253,25 @@ def test_bad_input():
         empirical_ntk(apply_fn, params, X, jnp.full((2, 4), jnp.nan))
     with pytest.raises(ValueError, match="one output row per sample"):
         empirical_ntk(lambda p, x: jnp.sum(apply_fn(p, x)), params, X)
+
+
+def test_mlp_with_biases_structured_equals_jjt(x64):
+    """Optional biases: the structured NTK (with the 11ᵀ terms) equals explicit J Jᵀ."""
+    widths = (6, 9, 5)
+    params = mlp_params(14, widths)
+    rng = np.random.default_rng(15)
+    bias = [jnp.asarray(rng.standard_normal(d)) for d in widths[1:]] + [jnp.asarray(0.3)]
+    params = params._replace(bias=bias)
+    X = _inputs(16, 7, widths[0])
+    oracle = _jjt(functools.partial(forward, activation="tanh"), params, X)
+    assert _rel(ntk(params, X, "tanh"), oracle) < 1e-10
+    assert _rel(ntk(params, X, "tanh", method="autodiff"), oracle) < 1e-10
+    H = X @ params.hidden[0].T + bias[0]
+    X1 = get_activation("tanh")(H) / jnp.sqrt(9.0)
+    chex.assert_trees_all_close(conjugate_kernel(params, X, "tanh", 1), X1 @ X1.T, rtol=1e-12)
+    drawn = init_mlp(jax.random.key(3), widths, bias=True)
+    assert [b.shape for b in drawn.bias] == [(9,), (5,), ()]
+    with pytest.raises(ValueError, match="bias"):
+        ntk(params._replace(bias=bias[:-1]), X)
+    with pytest.raises(ValueError, match="bias"):
+        ntk_surrogate(params, X)
