@@ -24,8 +24,8 @@ import flax.linen as nn
 import jax
 from flax import nnx
 
-from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.empirical_ntk import empirical_ntk
+from rmtjax.nets.flax_mlp import MLP, from_flax_variables, to_flax_variables
 from rmtjax.nets.kernels import conjugate_kernel, ntk
 from rmtjax.nets.mlp import init_mlp
 
