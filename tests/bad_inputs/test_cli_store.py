@@ -35,7 +35,7 @@ from tests.experiments._results import snapshot
 
 TINY_TRAINING = (
     "experiment: training_evolution\nn: 8\nn_test: 4\nd0: 4\nwidth: 8\ndepth: 1\n"
-    "steps: 2\ntrack_every: 1\nedge: initial\n"
+    "steps: 2\ntrack_every: 1\nedge: initial\nlearning_rate: 0.01\n"
 )
 
 
