@@ -5,8 +5,8 @@ writes ``out_dir/config.yaml`` (the resolved config with ``experiment: NAME``), 
 experiment's ``run(config, ctx)`` and writes the returned summary to ``out_dir/summary.json``.
 The :class:`RunContext` gives the experiment resumable Monte Carlo (``ctx.trials``, chunks
 under ``out_dir/chunks/<name>/``), ``ctx.save_data`` (``data.npz``) and ``ctx.save_figure``
-(``<name>.png``). On several processes every process runs the experiment and only process 0
-writes files.
+(``<name>.<figure_format>``: png, pdf or svg). On several processes every process runs the
+experiment and only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from rmtjax.experiments.config import fingerprint, to_dict
 from rmtjax.experiments.engine import atomic_write, run_trials
+from rmtjax.experiments.plotting import check_format, save_figure
 from rmtjax.experiments.registry import experiment_for_config
 
 __all__ = ["RunContext", "run_experiment", "to_json"]
@@ -41,12 +42,14 @@ class RunContext:
       config: the experiment's validated config (``seed`` and ``chunk_size`` are read here).
       experiment: the experiment's registered name (part of every store fingerprint).
       progress: show progress bars.
+      figure_format: file format of the figures, ``"png"``, ``"pdf"`` or ``"svg"``.
     """
 
     out_dir: Path
     config: Any
     experiment: str
     progress: bool = True
+    figure_format: str = "png"
 
     @property
     def is_writer(self) -> bool:
@@ -101,17 +104,19 @@ class RunContext:
             atomic_write(path, lambda f: np.savez(f, **data))
         return path
 
-    def save_figure(self, name: str, fig: Figure, *, dpi: int = 150) -> Path:
-        """Write ``fig`` (a ``matplotlib.figure.Figure``, no pyplot) to ``out_dir/<name>.png``."""
+    def save_figure(self, name: str, fig: Figure) -> Path:
+        """Write ``fig`` (a ``matplotlib.figure.Figure``) to ``out_dir/<name>.<figure_format>``."""
         if not _NAME_RE.match(name):
             raise ValueError(f"figure name must be a plain file name; got {name!r}")
-        path = self.out_dir / f"{name}.png"
+        path = self.out_dir / f"{name}.{self.figure_format}"
         if self.is_writer:
-            atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+            atomic_write(path, lambda f: save_figure(fig, f, self.figure_format))
         return path
 
 
-def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def run_experiment(
+    config: Any, out_dir: str | Path, *, progress: bool = True, figure_format: str = "png"
+) -> dict[str, Any]:
     """Run the experiment that ``config`` belongs to and write its results to ``out_dir``.
 
     Writes ``config.yaml`` (``experiment: NAME`` and every field, before running, so a killed
@@ -122,13 +127,14 @@ def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -
       config: a validated experiment config (see ``load_config``).
       out_dir: results directory (created if needed).
       progress: show progress bars.
+      figure_format: file format of the figures: ``"png"``, ``"pdf"`` or ``"svg"`` (vector).
 
     Returns:
       The summary as plain JSON data (what ``summary.json`` holds).
     """
     experiment = experiment_for_config(config)
     out_dir = Path(out_dir)
-    ctx = RunContext(out_dir, config, experiment.name, progress)
+    ctx = RunContext(out_dir, config, experiment.name, progress, check_format(figure_format))
     if ctx.is_writer:
         out_dir.mkdir(parents=True, exist_ok=True)
         resolved = {"experiment": experiment.name, **to_dict(config)}
