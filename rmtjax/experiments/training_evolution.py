@@ -47,6 +47,7 @@ from matplotlib.figure import Figure
 from rmtjax.experiments.config import ExperimentConfig, fingerprint, param
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.engine import atomic_write
+from rmtjax.experiments.plotting import COLORS, new_figure, styled
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import MLP, PRESETS, get_activation, normalize_rows
 from rmtjax.nets.train import (
@@ -224,11 +225,11 @@ def _ends(values: np.ndarray) -> dict:
     return {"init": values[0], "end": values[-1]}
 
 
+@styled
 def _spectra_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figure:
     T = len(history.step)
     picks = np.unique(np.round(np.linspace(0, T - 1, min(config.snapshots, T))).astype(int))
-    fig = Figure(figsize=(3.2 * len(picks), 5.6), layout="constrained")
-    axes = fig.subplots(2, len(picks), squeeze=False)
+    fig, axes = new_figure(2, len(picks), panel=(2.8, 2.4))
     kernels = (
         ("CK", history.ck_eigenvalues, history.ck_edge),
         ("NTK", history.ntk_eigenvalues, history.ntk_edge),
@@ -236,11 +237,12 @@ def _spectra_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Fi
     for row, (name, values, edges) in enumerate(kernels):
         for col, t in enumerate(picks):
             ax = axes[row, col]
-            ax.hist(values[t], bins=80, color="tab:blue", log=True)
-            ax.axvline(edges[t], color="tab:red", lw=1, ls="--", label="bulk edge at init")
+            ax.hist(values[t], bins=80, color=COLORS[0], log=True)
+            ax.axvline(edges[t], color=COLORS[1], lw=1, ls="--", label="bulk edge at init")
             ax.set_title(f"{name}, step {history.step[t]}")
             ax.set_xlabel("eigenvalue")
-    axes[0, 0].legend(fontsize=7)
+        axes[row, 0].set_ylabel("count (log scale)")
+    axes[0, 0].legend()
     fig.suptitle(
         f"Spectra over training: L = {config.depth}, n = {config.n}, d = {config.width}, "
         f"{config.activation}"
@@ -248,25 +250,26 @@ def _spectra_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Fi
     return fig
 
 
+@styled
 def _label_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figure:
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig, axes = new_figure(1, 2, panel=(3.6, 2.7))
+    left, right = axes[0]
     for name, fractions, color in (
-        ("CK", history.ck_label_var, "tab:blue"),
-        ("NTK", history.ntk_label_var, "tab:orange"),
+        ("CK", history.ck_label_var, COLORS[0]),
+        ("NTK", history.ntk_label_var, COLORS[1]),
     ):
         left.plot(history.step, fractions[:, 1], color=color, label=f"top-2 {name}")
         left.plot(history.step, fractions[:, 0], color=color, ls=":", label=f"top-1 {name}")
     left.set_xlabel("step")
     left.set_ylabel(r"fraction of $\|y\|^2$ explained")
     left.set_ylim(0, 1.02)
-    left.legend(fontsize=8)
+    left.legend()
     right.plot(history.step, history.r2_train, label="train")
     right.plot(history.step, history.r2_test, label="held-out")
     right.set_xlabel("step")
     right.set_ylabel(r"$R^2$")
     right.set_ylim(min(0.0, float(np.nanmin(history.r2_test[1:], initial=0.0))), 1.02)
-    right.legend(fontsize=8)
+    right.legend()
     fig.suptitle(f"Labels in the top eigenvectors ({config.optimizer}, lr {config.learning_rate})")
     return fig
 
