@@ -38,6 +38,7 @@ from rmtjax.experiments.kernel_spectra import KernelSpectraConfig, compare_with_
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import (
     ImageData,
+    image_patches,
     load_cifar10,
     load_digits,
     normalize_rows,
@@ -45,18 +46,27 @@ from rmtjax.nets import (
     remove_top_pcs,
 )
 
-__all__ = ["RealDataSpectraConfig", "load_images"]
+__all__ = ["DATASETS", "RealDataSpectraConfig", "load_images"]
+
+
+DATASETS = ("patches", "digits", "cifar10")
+"""Inputs: photograph patches (CIFAR-10-like, offline), scikit-learn's digits, CIFAR-10 files."""
+
+_DEFAULT_N = {"patches": 1500, "digits": 1797, "cifar10": 5000}
 
 
 @dataclasses.dataclass(frozen=True)
 class RealDataSpectraConfig(KernelSpectraConfig):
-    """Parameters of ``real_data_spectra`` (defaults: digits at a CPU-sized width)."""
+    """Parameters of ``real_data_spectra`` (defaults: photograph patches at a CPU size)."""
 
+    dataset: str = param(
+        "patches", choices=DATASETS, doc="patches (32x32x3 photographs), digits or cifar10"
+    )
     data_path: str | None = param(
-        None, doc="CIFAR-10 python batches (folder or file); null: scikit-learn digits"
+        None, doc="cifar10: the python batches (folder or file); required for that dataset"
     )
     n: int | None = param(
-        None, low=2, doc="images (random subset); null: all 1797 digits or 5000 CIFAR-10"
+        None, low=2, doc="images (random subset); null: 1500 patches, all 1797 digits, 5000 CIFAR"
     )
     pcs_removed: int = param(10, low=0, doc="top principal components projected out")
     widths: tuple[int, ...] = param(
@@ -65,19 +75,28 @@ class RealDataSpectraConfig(KernelSpectraConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.check_widths(self.n or (1797 if self.data_path is None else 5000))
+        if (self.dataset == "cifar10") != (self.data_path is not None):
+            raise ConfigError(
+                "data_path must be set exactly when dataset is 'cifar10'; got "
+                f"dataset={self.dataset!r}, data_path={self.data_path!r}"
+            )
+        self.check_widths(self.n or _DEFAULT_N[self.dataset])
 
 
 def load_images(config: RealDataSpectraConfig) -> tuple[str, ImageData]:
-    """The dataset name and its images: digits, or CIFAR-10 from ``config.data_path``.
+    """The dataset name and its images, a random subset of ``config.n`` drawn with the data key.
 
-    A random subset of ``config.n`` images is drawn with the experiment's data key (all
-    digits when ``n`` is null; 5000 CIFAR-10 images).
+    ``patches``: :func:`rmtjax.nets.image_patches` (32×32×3, ``d_0 = 3072``; 1500 by default);
+    ``digits``: scikit-learn's digits (all 1797 when ``n`` is null); ``cifar10``: the batches at
+    ``config.data_path`` (5000 by default).
     """
     key = data_key(config.seed)
-    if config.data_path is None:
+    n = config.n or _DEFAULT_N[config.dataset]
+    if config.dataset == "patches":
+        return "patches", image_patches(key, n)
+    if config.dataset == "digits":
         return "digits", load_digits(config.n, key=None if config.n is None else key)
-    return "cifar10", load_cifar10(config.data_path, config.n or 5000, key=key)
+    return "cifar10", load_cifar10(config.data_path, n, key=key)
 
 
 def run(config: RealDataSpectraConfig, ctx: RunContext) -> dict:

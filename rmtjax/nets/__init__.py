@@ -2,11 +2,13 @@
 
 from rmtjax.activations import PRESETS, Activation, get_activation
 from rmtjax.nets.data import (
+    PHOTOGRAPHS,
     ImageData,
     Orthogonality,
     SpikedInputs,
     covariance_inputs,
     gaussian_inputs,
+    image_patches,
     lipschitz_inputs,
     load_cifar10,
     load_digits,
@@ -33,6 +35,7 @@ from rmtjax.nets.train import (
 
 __all__ = [
     "MLP",
+    "PHOTOGRAPHS",
     "PRESETS",
     "Activation",
     "ImageData",
@@ -50,6 +53,7 @@ __all__ = [
     "from_flax_variables",
     "gaussian_inputs",
     "get_activation",
+    "image_patches",
     "init_mlp",
     "init_state",
     "layer_outputs",
