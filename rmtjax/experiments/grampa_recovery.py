@@ -90,7 +90,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         MODELS, choices=MODELS, in_fingerprint=False, doc="graph models (one panel each)"
     )
     sigmas: tuple[float, ...] = param(
-        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8),
         low=0.0,
         in_fingerprint=False,
         doc="gaussian: noise levels sigma of B0 = A + sigma Z",
@@ -99,7 +99,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         0.5, low=0.0, high=1.0, closed=(False, False), doc="er_dense: edge probability"
     )
     dense_deltas: tuple[float, ...] = param(
-        (0.0, 0.01, 0.02, 0.03, 0.04, 0.05),
+        (0.0, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15),
         low=0.0,
         high=1.0,
         in_fingerprint=False,
@@ -109,7 +109,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         0.05, low=0.0, high=1.0, closed=(False, False), doc="er_sparse: edge probability"
     )
     sparse_deltas: tuple[float, ...] = param(
-        (0.0, 0.02, 0.04, 0.06, 0.08, 0.1),
+        (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2),
         low=0.0,
         high=1.0,
         in_fingerprint=False,
