@@ -7,18 +7,24 @@ Fan–Wang limits computed from ``mu0`` = the empirical spectrum of the processe
 matrix ``X Xᵀ`` (histograms with the limit densities, ``ck_spectrum.png`` and
 ``ntk_spectrum.png``, and Kolmogorov–Smirnov distances, as in ``ck_ntk_spectra``).
 
-Data: scikit-learn's digits by default (1797 images of dimension ``d_0 = 64``, so
-``gamma_0 = n/d_0 ≈ 28``: the input Gram matrix has rank at most ``64 - pcs_removed`` and
-``mu0`` puts ~97% of its mass at 0); CIFAR-10 when ``data_path`` points to the python batches
-(the talk: 5000 random training images, ``d_0 = 3072``, 10 PCs removed, ``L = 5``,
-``d_l = 10000``; use ``--set data_path=... n=5000 widths=[10000,10000,10000,10000,10000]`` on
-an accelerator). The Fan–Wang theory assumes ε-orthogonal inputs, ``max |x_αᵀ x_β| ≪ n^{-1/4}``;
-the summary reports that diagnostic before and after the PC removal.
+Data (``dataset``): ``patches`` by default, 1500 random 32×32×3 patches (``d_0 = 3072``, as
+CIFAR-10) of the photographs bundled with scikit-image and scikit-learn
+(:func:`rmtjax.nets.image_patches`; ``configs/real_data_spectra_gpu.yaml`` has the talk's
+``n = 5000``, ``d_l = 10000``); ``digits``, scikit-learn's 1797 images of dimension
+``d_0 = 64`` (``gamma_0 = n/d_0 ≈ 28``: the input Gram matrix has rank at most
+``64 - pcs_removed``); ``cifar10``, the python batches at ``data_path`` (the talk: 5000 random
+training images, 10 PCs removed, ``L = 5``, ``d_l = 10000``, on an accelerator).
+The Fan–Wang theory assumes ε-orthogonal inputs, ``max |x_αᵀ x_β| ≪ n^{-1/4}``; the summary
+reports that diagnostic before and after the PC removal (patches: about 1.0 both times, since
+overlapping and flat patches of one photograph nearly coincide).
+
+Figures ``ck_spectrum.png`` and ``ntk_spectrum.png``: as in ``ck_ntk_spectra``, the full range
+on a log density axis and a linear zoom on the bulk, with the limit density.
 
 ``summary.json``: ``ks_ck``, ``ks_ntk``, ``ks_ntk_surrogate`` (null when the limit is not
 resolved), ``ks_ntk_vs_surrogate`` (as in ``ck_ntk_spectra``), ``n``,
-``widths`` (``d_0, …, d_L``), ``seconds``, ``dataset`` (``"digits"`` or ``"cifar10"``),
-``gamma0`` (``n/d_0``), ``gammas`` (``n/d_l``), ``pcs_removed``, ``max_inner`` and
+``widths`` (``d_0, …, d_L``), ``seconds``, ``dataset`` (``"patches"``, ``"digits"`` or
+``"cifar10"``), ``gamma0`` (``n/d_0``), ``gammas`` (``n/d_l``), ``pcs_removed``, ``max_inner`` and
 ``max_norm_dev`` (orthogonality of the processed inputs), ``max_inner_raw`` (of the raw images
 with unit rows), ``n_quarter`` (``n^{-1/4}``), ``trials``, ``limit_mass``, ``unconverged`` (as
 in ``ck_ntk_spectra``).
