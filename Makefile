@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-slow lint format bench bench-quick package clean
+.PHONY: demo test test-slow lint format bench bench-quick package docs docs-figures browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,22 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/rmtjax run configs/demo.yaml --out results/demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# tests/test_docs.py opens the built site in headless Chromium (skipped when it is absent):
+# install Debian's package when running as root and it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get install -y chromium >/dev/null 2>&1 || (apt-get update >/dev/null \
+	  && apt-get install -y chromium >/dev/null)) || echo "no chromium: the docs browser test skips"; }
+
+# The documentation site (build/site): small figures, then mkdocs with warnings as errors.
+docs-figures: $(VENV)/.installed-dev
+	$(BIN)/python docs/gen_figures.py
+
+docs: docs-figures
+	$(BIN)/mkdocs build --strict
 
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
@@ -54,4 +68,4 @@ package: $(VENV)/.installed-dev
 	  rmtjax.nets, rmtjax.experiments, rmtjax.cli; print('installed wheel: rmtjax', rmtjax.__version__)"
 
 clean:
-	rm -rf $(VENV) $(VENV)-wheel dist results benchmarks/out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-wheel dist build results benchmarks/out .pytest_cache .ruff_cache

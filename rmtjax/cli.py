@@ -1,7 +1,7 @@
 """Command line: ``rmtjax list | run | check | bench``.
 
     rmtjax list [NAME]                       experiments, or one experiment's config keys
-    rmtjax run CONFIG.yaml [--set k=v ...] [--out DIR] [--quiet] [--distributed ...]
+    rmtjax run CONFIG.yaml [--set k=v ...] [--out DIR] [--format png|pdf|svg] [--quiet] ...
     rmtjax check DIR                         verify a results directory (exit 1 if not ok)
     rmtjax bench [ARGS ...]                  python -m benchmarks.run ARGS (from the repo root)
 
@@ -34,6 +34,7 @@ from rmtjax.experiments.config import (
 )
 from rmtjax.experiments.context import run_experiment
 from rmtjax.experiments.engine import maybe_initialize_distributed
+from rmtjax.experiments.plotting import FORMATS
 from rmtjax.experiments.registry import Experiment, get_experiment, list_experiments
 from rmtjax.experiments.store import StoreError, check_results
 
@@ -95,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config field (value parsed as YAML); repeatable",
     )
     p.add_argument("--out", type=Path, help="results directory (default results/NAME)")
+    p.add_argument(
+        "--format", choices=FORMATS, default="png", help="figure file format (pdf, svg: vector)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--distributed",
@@ -141,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     experiment = _experiment(name)
     config = load_config(experiment.config_cls, mapping)
     out_dir = args.out if args.out is not None else Path("results") / name
-    run_experiment(config, out_dir, progress=not args.quiet)
+    run_experiment(config, out_dir, progress=not args.quiet, figure_format=args.format)
     if jax.process_index() == 0:
         print(f"wrote {out_dir}/summary.json")
     return 0

@@ -16,6 +16,11 @@ norms of the readout and of ``S_l``) and per sample, and it moves the narrow NTK
 surrogate of the same network is therefore compared too: its KS distance is as small as the
 CK's, and the NTK-vs-surrogate distance is the finite-width part of ``ks_ntk``.
 
+Figures ``ck_spectrum.png`` and ``ntk_spectrum.png``: left, the full range of the eigenvalues
+on a log density axis (the NTK's long tail and any outliers visible next to its peak); right,
+a linear zoom on the bulk (the limit's 0.5%–80% quantiles); the limit density as a curve and,
+for the NTK, the surrogate's histogram as an outline.
+
 ``summary.json``: ``ks_ck``, ``ks_ntk``, ``ks_ntk_surrogate`` (KS distances to the limit
 CDFs; null, with a warning, when the limit grid does not carry mass 1 ± 1%),
 ``ks_ntk_vs_surrogate`` (two-sample KS between the NTK's and the surrogate's eigenvalues),

@@ -7,8 +7,8 @@ checked before anything is written, then ``config.yaml`` (the resolved config wi
 summary goes to ``summary.json`` last, with the experiment, the config fingerprint and
 ``"complete": true``. The :class:`RunContext` gives the experiment resumable Monte Carlo
 (``ctx.trials``, chunks under ``out_dir/chunks/<name>/``), ``ctx.save_data`` (``data.npz``)
-and ``ctx.save_figure`` (``<name>.png``). On several processes every process runs the
-experiment and only process 0 writes files.
+and ``ctx.save_figure`` (``<name>.<figure_format>``: png, pdf or svg). On several processes
+every process runs the experiment and only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from rmtjax.experiments.config import fingerprint, fingerprint_fields, to_dict
 from rmtjax.experiments.engine import on_process_zero, run_trials
+from rmtjax.experiments.plotting import check_format, save_figure
 from rmtjax.experiments.registry import experiment_for_config
 from rmtjax.experiments.store import ResultsStore
 
@@ -46,6 +47,7 @@ class RunContext:
       progress: show progress bars.
       results: the results directory's store on the writing process (made from the other
         fields when None), None on the others.
+      figure_format: file format of the figures, ``"png"``, ``"pdf"`` or ``"svg"``.
     """
 
     out_dir: Path
@@ -53,6 +55,7 @@ class RunContext:
     experiment: str
     progress: bool = True
     results: ResultsStore | None = None
+    figure_format: str = "png"
 
     def __post_init__(self) -> None:
         if self.results is None and self.is_writer:  # checks out_dir now, before any write
@@ -120,16 +123,19 @@ class RunContext:
         data = {k: np.asarray(v) for k, v in arrays.items()}
         return self.results.write("data.npz", lambda f: np.savez(f, **data))
 
-    def save_figure(self, name: str, fig: Figure, *, dpi: int = 150) -> Path:
-        """Write ``fig`` (a ``matplotlib.figure.Figure``, no pyplot) to ``out_dir/<name>.png``."""
+    def save_figure(self, name: str, fig: Figure) -> Path:
+        """Write ``fig`` (a ``matplotlib.figure.Figure``) to ``out_dir/<name>.<figure_format>``."""
         if not _NAME_RE.match(name):
             raise ValueError(f"figure name must be a plain file name; got {name!r}")
+        file_name = f"{name}.{self.figure_format}"
         if self.results is None:
-            return self.out_dir / f"{name}.png"
-        return self.results.write(f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))
+            return self.out_dir / file_name
+        return self.results.write(file_name, lambda f: save_figure(fig, f, self.figure_format))
 
 
-def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def run_experiment(
+    config: Any, out_dir: str | Path, *, progress: bool = True, figure_format: str = "png"
+) -> dict[str, Any]:
     """Run the experiment that ``config`` belongs to and write its results to ``out_dir``.
 
     Before writing anything, checks that ``out_dir`` is new, empty, or a directory of this
@@ -143,6 +149,7 @@ def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -
       config: a validated experiment config (see ``load_config``).
       out_dir: results directory (created if needed).
       progress: show progress bars.
+      figure_format: file format of the figures: ``"png"``, ``"pdf"`` or ``"svg"`` (vector).
 
     Returns:
       The summary as plain JSON data (what ``summary.json`` holds, including
@@ -153,6 +160,7 @@ def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -
         corrupt file (the message names it and the fix).
     """
     experiment = experiment_for_config(config)
+    figure_format = check_format(figure_format)
     out_dir = Path(out_dir)
 
     def open_results() -> ResultsStore:
@@ -163,7 +171,7 @@ def run_experiment(config: Any, out_dir: str | Path, *, progress: bool = True) -
         return results
 
     results = on_process_zero(open_results, f"the results directory {out_dir}")
-    ctx = RunContext(out_dir, config, experiment.name, progress, results)
+    ctx = RunContext(out_dir, config, experiment.name, progress, results, figure_format)
     if results is not None:
         resolved = {"experiment": experiment.name, **to_dict(config)}
         results.begin(yaml.safe_dump(resolved, sort_keys=False))

@@ -12,6 +12,10 @@ and the trials, in bins of ``t``, then fits ``C`` by least squares. Free-probabi
 (Allez–Bouchaud) give ``C ≈ (pi rho_sc(lambda))^2``, i.e. ``C ≈ 1`` near the centre of the
 semicircle.
 
+Figure ``dbm_profile.png``: the binned profile (markers) and the fitted ``1 / (t^2 + C)``
+(lines) against ``t``, one colour per ``delta``; the legend, with each fit's ``C`` and R², sits
+to the right of the panel.
+
 ``summary.json``: ``C`` (delta -> fitted constant), ``r2`` (delta -> R² of the fit on the binned
 profile), ``n``, ``trials``.
 
@@ -33,6 +37,7 @@ from scipy.optimize import minimize_scalar
 from rmtjax._linalg import eigh_stacked
 from rmtjax.experiments.config import ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
+from rmtjax.experiments.plotting import legend_outside, new_figure, styled
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs.models import correlated_wigner, unpermute
 
@@ -129,17 +134,18 @@ def run(config: DbmProfileConfig, ctx: RunContext) -> dict:
     }
 
 
+@styled
 def _figure(config: DbmProfileConfig, t: np.ndarray, profiles: list, fits: dict) -> Figure:
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-    ax = fig.add_subplot()
+    fig, axes = new_figure(panel=(3.6, 2.8), extra_width=2.0)
+    ax = axes[0, 0]
     fine = np.linspace(t[0], t[-1], 400)
     for (delta, (c, r2)), profile in zip(fits.items(), profiles, strict=True):
         line = ax.plot(t, profile, "o", ms=3, label=f"δ = {delta:g}: C = {c:.3f}, R² = {r2:.3f}")
         ax.plot(fine, 1 / (fine**2 + c), "-", color=line[0].get_color(), lw=1)
     ax.set_xlabel(r"$t = (\lambda_i - \mu_j) / \delta$")
     ax.set_ylabel(r"$\delta \cdot n\, \mathbb{E}\langle u_i, v_j\rangle^2$")
-    ax.set_title(f"DBM eigenvector overlaps, n = {config.n}; fit 1/(t² + C)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"DBM eigenvector overlaps, n = {config.n}; lines: fits 1/(t² + C)")
+    legend_outside(ax)
     return fig
 
 

@@ -7,6 +7,10 @@ eigenvectors ``v_j`` of ``B0``, ``j = i - w .. i + w`` (the talk: ``i = 100``, `
 1-based, so ``u_1`` is the Perron eigenvector. At ``delta = 0`` the overlap is ``1`` at ``j = i``
 and ``0`` elsewhere; as ``delta`` grows the mass spreads over neighbouring ``j``.
 
+Figure ``eigvec_overlap.png``: one bar chart per ``delta`` of the mean overlap against ``j``,
+with bars of one standard error; each panel has its own y-scale (at ``delta = 0.05`` the peak
+is far below 1) and all share the x-range ``index ± window``.
+
 ``summary.json``: ``overlap`` (delta -> list of ``2w + 1`` mean overlaps), ``peak`` (delta ->
 mean overlap at ``j = i``), ``n``, ``trials``, ``index``, ``j`` (the indices ``j``).
 """
@@ -23,6 +27,7 @@ from matplotlib.figure import Figure
 from rmtjax._linalg import eigh
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
+from rmtjax.experiments.plotting import COLORS, new_figure, share_xrange, styled
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs.models import correlated_erdos_renyi, unpermute
 
@@ -87,7 +92,7 @@ def run(config: EigvecOverlapConfig, ctx: RunContext) -> dict:
     stderr = overlaps.std(axis=0) / np.sqrt(config.trials)
     j = np.arange(config.index - config.window, config.index + config.window + 1)
     ctx.save_data(j=j, deltas=np.asarray(config.deltas), mean=mean, stderr=stderr)
-    ctx.save_figure("eigvec_overlap", _figure(config, j, mean))
+    ctx.save_figure("eigvec_overlap", _figure(config, j, mean, stderr))
     return {
         "overlap": {d: mean[k] for k, d in enumerate(config.deltas)},
         "peak": {d: mean[k, config.window] for k, d in enumerate(config.deltas)},
@@ -98,15 +103,22 @@ def run(config: EigvecOverlapConfig, ctx: RunContext) -> dict:
     }
 
 
-def _figure(config: EigvecOverlapConfig, j: np.ndarray, mean: np.ndarray) -> Figure:
-    fig = Figure(figsize=(3.2 * len(config.deltas), 3.0), layout="constrained")
-    axes = fig.subplots(1, len(config.deltas), sharey=True, squeeze=False)[0]
-    for ax, delta, row in zip(axes, config.deltas, mean, strict=True):
-        ax.bar(j, row, width=0.8, color="tab:blue")
+@styled
+def _figure(
+    config: EigvecOverlapConfig, j: np.ndarray, mean: np.ndarray, stderr: np.ndarray
+) -> Figure:
+    fig, axes = new_figure(1, len(config.deltas), panel=(2.6, 2.4))
+    for ax, delta, row, err in zip(axes[0], config.deltas, mean, stderr, strict=True):
+        ax.bar(j, row, width=0.8, yerr=err, color=COLORS[0], ecolor=COLORS[1])
+        ax.set_ylim(0, 1.08 * float(np.max(row + err)))  # each panel on its own scale
         ax.set_title(f"δ = {delta:g}")
-        ax.set_xlabel("j")
-    axes[0].set_ylabel(rf"mean $\langle u_{{{config.index}}}, v_j\rangle^2$")
-    fig.suptitle(f"Correlated ER graphs, n = {config.n}, q = {config.q:g}, {config.trials} trials")
+        ax.set_xlabel("index j of $v_j$")
+    share_xrange(axes)
+    axes[0, 0].set_ylabel(rf"mean $\langle u_{{{config.index}}}, v_j\rangle^2$")
+    fig.suptitle(
+        f"Correlated ER graphs, n = {config.n}, q = {config.q:g}, {config.trials} trials "
+        "(bars: ± one standard error)"
+    )
     return fig
 
 

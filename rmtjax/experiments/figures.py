@@ -1,7 +1,7 @@
 """Figures of the kernel-spectra experiments: eigenvalue histograms against limit densities.
 
-Every figure is a ``matplotlib.figure.Figure`` built without pyplot (no global state); the run
-context writes it with ``save_figure``.
+Every figure is a ``matplotlib.figure.Figure`` in the style of :mod:`rmtjax.experiments.plotting`;
+the run context writes it with ``save_figure``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import numpy as np
 from jax.typing import ArrayLike
 from matplotlib.figure import Figure
 
+from rmtjax.experiments.plotting import COLORS, legend_outside, new_figure, styled
 from rmtjax.spectra import LimitCurve
 
 __all__ = ["spectrum_figure"]
 
 
+@styled
 def spectrum_figure(
     eigenvalues: ArrayLike,
     curve: LimitCurve,
@@ -26,9 +28,9 @@ def spectrum_figure(
 ) -> Figure:
     """Histogram of the eigenvalues (density scale) with the limit density as a curve.
 
-    Two panels: the whole limit support plus 10% of its width (eigenvalues beyond it are
-    counted in the legend), and a zoom on the bulk, the limit's central mass between its 0.5%
-    and 80% quantiles (the NTK puts most of its mass in a narrow peak next to a long tail).
+    Two panels: the full range of the eigenvalues and of the limit's support on a logarithmic
+    density axis (the NTK's long tail and any outliers stay visible next to its peak), and a
+    linear zoom on the bulk, the limit's central mass between its 0.5% and 80% quantiles.
 
     Args:
       eigenvalues: ``(..., n)`` eigenvalues (pooled).
@@ -42,19 +44,22 @@ def spectrum_figure(
       A ``matplotlib.figure.Figure``.
     """
     lam = np.ravel(np.asarray(eigenvalues))
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
-    full, zoom = fig.subplots(1, 2)
-    # The range covers the limit's support (plus 10%): far outliers would squash the bulk.
+    fig, axes = new_figure(1, 2, panel=(3.4, 2.7), extra_width=1.9)
+    full, zoom = axes[0]
     lo = min(float(lam.min()), float(curve.x[0]))
-    hi = min(float(lam.max()), float(curve.x[-1] + 0.1 * (curve.x[-1] - curve.x[0])))
-    hi = max(hi, float(curve.x[-1]))
-    beyond = int(np.sum(lam > hi))
-    _histogram_panel(full, lam, curve, surrogate, (lo, hi), bins, beyond)
+    hi = max(float(lam.max()), float(curve.x[-1]))
+    pad = 0.02 * (hi - lo)
+    _histogram_panel(full, lam, curve, surrogate, (lo - pad, hi + pad), bins)
+    full.set_yscale("log")
+    floor = 0.3 / (lam.size * (hi - lo + 2 * pad) / bins)  # a third of one eigenvalue per bin
+    full.set_ylim(bottom=floor)
+    full.set_title("full range (log density)")
     q_lo, q_hi = np.interp([0.005, 0.8], curve.cdf / curve.mass, curve.x)
     pad = 0.1 * (q_hi - q_lo)
-    _histogram_panel(zoom, lam, curve, surrogate, (q_lo - pad, q_hi + pad), bins, None)
-    zoom.set_title("bulk (0.5%–80% quantiles of the limit)", fontsize=9)
-    fig.suptitle(title, fontsize=9)
+    _histogram_panel(zoom, lam, curve, surrogate, (q_lo - pad, q_hi + pad), bins)
+    zoom.set_title("bulk (0.5%–80% quantiles of the limit)")
+    legend_outside(zoom)
+    fig.suptitle(title)
     return fig
 
 
@@ -65,24 +70,21 @@ def _histogram_panel(
     surrogate: Any,
     span: tuple[float, float],
     bins: int,
-    beyond: int | None,
 ) -> None:
     """Eigenvalue histogram (and the surrogate's outline) on ``span`` with the limit density.
 
     Heights are densities of the whole sample, so panels over different spans agree.
     """
     width = (span[1] - span[0]) / bins
-    label = "eigenvalues" + (f" ({beyond} beyond the plot)" if beyond else "")
-    samples = [(lam, dict(color="tab:blue", alpha=0.7, label=label))]
+    samples = [(lam, dict(color=COLORS[0], alpha=0.6, label="eigenvalues"))]
     if surrogate is not None:
-        style = dict(histtype="step", color="tab:green", label="surrogate q₋₁I + Σ q_l X_l X_lᵀ")
+        style = dict(histtype="step", color=COLORS[2], label="surrogate q₋₁I + Σ q_l X_l X_lᵀ")
         samples.append((np.ravel(np.asarray(surrogate)), style))
     for values, style in samples:
         weights = np.full(values.shape, 1.0 / (values.size * width))
         ax.hist(values, bins=bins, range=span, weights=weights, **style)
-    inside = (curve.x >= span[0]) & (curve.x <= span[1])
-    ax.plot(curve.x[inside], curve.density[inside], color="tab:red", lw=1.2, label="limit density")
+    inside = (curve.x >= span[0]) & (curve.x <= span[1]) & (curve.density > 0)
+    ax.plot(curve.x[inside], curve.density[inside], color=COLORS[1], label="limit density")
     ax.set_xlim(*span)
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
-    ax.legend(fontsize=7)

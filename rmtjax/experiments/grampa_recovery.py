@@ -27,6 +27,10 @@ one warm-up call (compilation), then ``timing_pairs`` timed calls per model at t
 its noise grid; the mean over all timed calls is reported. Timing the engine calls instead
 would mix in compilation, the batched (vmapped) execution and whatever a resumed run skipped.
 
+Figure ``grampa_recovery.png``: one panel per model, the mean recovered fraction against the
+noise level for every method with bars of one standard error; the legend (with each method's
+seconds per pair) sits to the right of the last panel.
+
 ``summary.json``: ``methods`` (list of names), ``noise`` (model -> list of noise levels),
 ``recovery`` (method -> model -> list of mean recovered fractions, one per noise level),
 ``stderr`` (same layout: standard errors over trials), ``seconds`` (method -> mean seconds per
@@ -53,6 +57,7 @@ from matplotlib.figure import Figure
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param, require_nonempty
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.engine import trial_key
+from rmtjax.experiments.plotting import errorbars, legend_outside, new_figure, styled
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.graphs import (
     METHODS,
@@ -84,7 +89,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         MODELS, choices=MODELS, in_fingerprint=False, doc="graph models (one panel each)"
     )
     sigmas: tuple[float, ...] = param(
-        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8),
         low=0.0,
         in_fingerprint=False,
         doc="gaussian: noise levels sigma of B0 = A + sigma Z",
@@ -93,7 +98,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         0.5, low=0.0, high=1.0, closed=(False, False), doc="er_dense: edge probability"
     )
     dense_deltas: tuple[float, ...] = param(
-        (0.0, 0.01, 0.02, 0.03, 0.04, 0.05),
+        (0.0, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15),
         low=0.0,
         high=1.0,
         in_fingerprint=False,
@@ -103,7 +108,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         0.05, low=0.0, high=1.0, closed=(False, False), doc="er_sparse: edge probability"
     )
     sparse_deltas: tuple[float, ...] = param(
-        (0.0, 0.02, 0.04, 0.06, 0.08, 0.1),
+        (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2),
         low=0.0,
         high=1.0,
         in_fingerprint=False,
@@ -286,33 +291,28 @@ def _stderr(r: np.ndarray) -> np.ndarray:
     return r.std(axis=1, ddof=1) / np.sqrt(r.shape[1])
 
 
+@styled
 def _figure(
     config: GrampaRecoveryConfig, mean: dict, stderr: dict, seconds: dict[str, float]
 ) -> Figure:
-    fig = Figure(figsize=(4.0 * len(config.models) + 1.8, 3.6), layout="constrained")
-    axes = fig.subplots(1, len(config.models), sharey=True, squeeze=False)[0]
-    for ax, model in zip(axes, config.models, strict=True):
+    fig, axes = new_figure(1, len(config.models), panel=(3.0, 2.6), extra_width=1.9, sharey=True)
+    for ax, model in zip(axes[0], config.models, strict=True):
         for method in config.methods:
-            ax.errorbar(
+            errorbars(
+                ax,
                 config.noise(model),
                 mean[method][model],
-                yerr=stderr[method][model],
-                marker="o",
-                ms=3,
-                capsize=2,
-                lw=1,
+                stderr[method][model],
                 label=f"{method} ({seconds[method]:.2g} s)",
             )
         q = config.edge_probability(model)
         ax.set_title(model if q is None else f"{model} (q = {q:g})")
-        ax.set_xlabel(_NOISE_LABEL[model])
+        ax.set_xlabel(f"noise {_NOISE_LABEL[model]}")
         ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel("fraction of vertices recovered")
-    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[0, 0].set_ylabel("fraction of vertices recovered")
+    legend_outside(axes[0, -1], title="method (s per pair)")
     fig.suptitle(
-        f"Recovery vs noise, n = {config.n}, {config.trials} trials per point "
-        "(legend: seconds per pair)",
-        fontsize=10,
+        f"Recovery vs noise, n = {config.n}, {config.trials} pairs per point (± one standard error)"
     )
     return fig
 

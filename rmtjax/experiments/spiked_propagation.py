@@ -15,7 +15,8 @@ the noise-only input Gram matrix; for ``l = 0`` the Marchenko–Pastur edge
 ``noise^2 (1 + θ^2)(gamma_0 + θ^2)/θ^2`` (Benaych-Georges and Nadakuditi 2012) in both
 settings, since the Gaussian noise is rotation invariant; deeper layers treat the two
 differently. Figure ``spiked_propagation.png``: one panel per layer (columns) and setting
-(rows), histogram of the eigenvalues, the bulk edge, the outliers marked.
+(rows), histogram of the eigenvalues (log density), the bulk edge dashed, the outliers marked by
+triangles on the axis; every panel has the same x-range, from 0 past the largest eigenvalue.
 
 ``summary.json``: ``edges`` (``(L + 1)`` bulk edges, shared by both settings), ``outliers``
 (setting -> per layer, the eigenvalues beyond the edge, descending), ``n_outliers`` (setting
@@ -44,6 +45,7 @@ from matplotlib.figure import Figure
 from rmtjax._linalg import eigvalsh_stacked
 from rmtjax.experiments.config import ConfigError, ExperimentConfig, param
 from rmtjax.experiments.context import RunContext
+from rmtjax.experiments.plotting import COLORS, new_figure, share_xrange, styled
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.nets import PRESETS, get_activation, init_mlp, layer_outputs, spiked_inputs
 from rmtjax.spectra import DiscreteMeasure, LimitSpectrum
@@ -204,28 +206,35 @@ def run(config: SpikedPropagationConfig, ctx: RunContext) -> dict:
     }
 
 
+@styled
 def _figure(
     config: SpikedPropagationConfig, out: dict, edges: np.ndarray, outliers: dict
 ) -> Figure:
     L = len(config.widths)
-    fig = Figure(figsize=(2.6 * (L + 1), 5.4))
-    axes = fig.subplots(len(SETTINGS), L + 1, squeeze=False)
+    fig, axes = new_figure(len(SETTINGS), L + 1, panel=(2.3, 2.0), sharex=True)
     titles = {"dense": "v uniform on the sphere", "sparse": f"v on {config.support} samples"}
+    # One x-range for every panel, wide enough for the largest outlier and its marker.
+    hi = 1.06 * max(float(np.max(out[s])) for s in SETTINGS)
+    span = (0.0, max(hi, 1.06 * float(np.max(edges))))
     for row, setting in zip(axes, SETTINGS, strict=True):
         for layer, ax in enumerate(row):
             lam = out[setting][layer]
-            ax.hist(lam, bins=config.bins, density=True, color="tab:blue", alpha=0.7)
+            ax.hist(lam, bins=config.bins, range=span, density=True, color=COLORS[0], alpha=0.7)
             ax.axvline(edges[layer], color="k", ls="--", lw=0.8)
             spikes = outliers[setting][layer]
-            ax.plot(spikes, np.zeros_like(spikes), "v", color="tab:red", ms=6, clip_on=False)
-            ax.set_title(f"layer {layer}: {len(spikes)} outlier(s)", fontsize=9)
-            ax.tick_params(labelsize=7)
-        row[0].set_ylabel(titles[setting], fontsize=9)
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.07, top=0.86, wspace=0.3, hspace=0.4)
+            marks = ax.get_xaxis_transform()  # x in data, y in axes units: on the x-axis
+            ax.plot(spikes, np.full_like(spikes, 0.04), "v", color=COLORS[1], transform=marks)
+            ax.text(0.97, 0.95, f"{len(spikes)} outlier(s)", transform=ax.transAxes, ha="right")
+            ax.set_yscale("log")
+        row[0].set_ylabel(f"density\n{titles[setting]}")
+    for layer, ax in enumerate(axes[0]):
+        ax.set_title(f"layer {layer}")
+    share_xrange(axes, *span)
+    for ax in axes[-1]:
+        ax.set_xlabel("eigenvalue of $X_l X_l^T$")
     fig.suptitle(
-        f"Eigenvalues of X_l X_lᵀ, n = {config.n}, d0 = {config.d0}, "
-        f"s = {list(config.strengths)}; dashed: bulk edge of the noise-only limit",
-        fontsize=10,
+        f"n = {config.n}, d0 = {config.d0}, s = {list(config.strengths)}\n"
+        "dashed: bulk edge of the noise-only limit; triangles: outliers"
     )
     return fig
 

@@ -62,6 +62,7 @@ from rmtjax._params import param_like
 from rmtjax.experiments.config import ExperimentConfig, fingerprint, param
 from rmtjax.experiments.context import RunContext
 from rmtjax.experiments.registry import Experiment, register
+from rmtjax.experiments.plotting import COLORS
 from rmtjax.experiments.store import HistoryStore
 from rmtjax.nets import (
     MLP,
@@ -304,7 +305,8 @@ def _spectra_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Fi
             ax.axvline(values[0, 0], color="k", lw=1, ls=":", label=r"$\lambda_{max}$ at init")
             ax.set_title(f"{name}, step {history.step[t]}")
             ax.set_xlabel("eigenvalue")
-    axes[0, 0].legend(fontsize=7)
+        axes[row, 0].set_ylabel("count (log scale)")
+    axes[0, 0].legend()
     fig.suptitle(
         f"Spectra over training: L = {config.depth}, n = {config.n}, d = {config.width}, "
         f"{config.activation}"
@@ -341,8 +343,8 @@ def _label_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figu
     fig = Figure(figsize=(9.0, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     for name, fractions, color in (
-        ("CK", history.ck_label_var, "tab:blue"),
-        ("NTK", history.ntk_label_var, "tab:orange"),
+        ("CK", history.ck_label_var, COLORS[0]),
+        ("NTK", history.ntk_label_var, COLORS[1]),
     ):
         left.plot(history.step, fractions[:, 1], color=color, label=f"top-2 {name}")
         left.plot(history.step, fractions[:, 0], color=color, ls=":", label=f"top-1 {name}")

@@ -2,11 +2,13 @@
 
 from rmtjax.activations import PRESETS, Activation, get_activation
 from rmtjax.nets.data import (
+    PHOTOGRAPHS,
     ImageData,
     Orthogonality,
     SpikedInputs,
     covariance_inputs,
     gaussian_inputs,
+    image_patches,
     lipschitz_inputs,
     load_cifar10,
     load_digits,
@@ -38,6 +40,7 @@ __all__ = [
     "LOSSES",
     "MLP",
     "OPTIMIZERS",
+    "PHOTOGRAPHS",
     "PRESETS",
     "Activation",
     "ImageData",
@@ -62,6 +65,7 @@ __all__ = [
     "from_flax_variables",
     "gaussian_inputs",
     "get_activation",
+    "image_patches",
     "init_mlp",
     "init_state",
     "layer_outputs",

@@ -3,7 +3,8 @@
 The Fan–Wang theory needs approximately orthogonal inputs: ``||x_α||² ≈ 1`` and
 ``|x_αᵀ x_β| ≤ ε_n ≪ n^{-1/4}``. The generators below produce the talk's examples (Gaussian,
 ``Σ^{1/2} z``, Lipschitz ``f(z)``, spiked); :func:`orthogonality` measures ``ε_n``; real
-images (CIFAR-10, scikit-learn's digits) are made near-orthogonal by
+images (CIFAR-10, 32×32 patches of bundled photographs, scikit-learn's digits) are made
+near-orthogonal by
 :func:`remove_top_pcs` and :func:`normalize_rows`.
 """
 
@@ -30,11 +31,13 @@ from rmtjax._linalg import eigh
 from rmtjax.activations import get_activation
 
 __all__ = [
+    "PHOTOGRAPHS",
     "ImageData",
     "Orthogonality",
     "SpikedInputs",
     "covariance_inputs",
     "gaussian_inputs",
+    "image_patches",
     "lipschitz_inputs",
     "load_cifar10",
     "load_digits",
@@ -343,6 +346,72 @@ def load_digits(n: int | None = None, *, key: jax.Array | None = None) -> ImageD
         ) from err
     digits = _sklearn_digits()
     return _subset(digits.data / 16.0, digits.target.astype(np.int32), n, key)
+
+
+PHOTOGRAPHS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "immunohistochemistry",
+    "china",
+    "flower",
+)
+"""The colour photographs :func:`image_patches` cuts from: the first five ship inside the
+scikit-image wheel (``skimage.data``), ``china`` and ``flower`` inside scikit-learn's
+(``load_sample_images``); none is downloaded. (``hubble_deep_field`` and ``retina`` are left
+out: their black areas give identical constant patches.)"""
+
+
+def image_patches(key: jax.Array, n: int, size: int = 32) -> ImageData:
+    """``n`` random ``size × size × 3`` patches of natural photographs, offline.
+
+    A stand-in for CIFAR-10 (``size = 32`` gives ``d_0 = 3072``) on machines without its
+    files: patch ``k`` comes from photograph ``k mod 7`` of :data:`PHOTOGRAPHS`, at a uniform
+    random position (independent over patches, so two patches of one photograph may overlap);
+    pixels are scaled to [0, 1] and flattened in ``(row, column, channel)`` order.
+
+    Args:
+      key: a ``jax.random`` key (positions).
+      n: number of patches.
+      size: side of a patch in pixels (at most 300, the smallest photograph's height).
+
+    Returns:
+      :class:`ImageData` ``(X (n, 3 size²), y (n,) int32)``, ``y`` the photograph's index.
+
+    Raises:
+      ImportError: scikit-image or scikit-learn is not installed.
+    """
+    _check_sizes(n=n, size=size)
+    photos = _photographs()
+    if size > min(p.shape[0] for p in photos):
+        raise ValueError(f"size must be <= {min(p.shape[0] for p in photos)}; got {size}")
+    y = np.arange(n) % len(photos)
+    keys = jax.random.split(key, len(photos))
+    X = np.empty((n, 3 * size * size), np.float32)
+    for i, (photo, k) in enumerate(zip(photos, keys, strict=True)):
+        rows = np.flatnonzero(y == i)
+        limits = jnp.array(photo.shape[:2]) - size + 1
+        corners = np.asarray(jax.random.randint(k, (rows.size, 2), 0, limits))
+        r = corners[:, :1, None] + np.arange(size)[None, :, None]
+        c = corners[:, None, :1] + np.arange(size)[None, None, :]
+        X[rows] = photo[r, c].reshape(rows.size, -1)
+    return ImageData(jnp.asarray(X, jnp.result_type(float)), jnp.asarray(y, jnp.int32))
+
+
+def _photographs() -> list[np.ndarray]:
+    """The photographs of :data:`PHOTOGRAPHS` as float32 ``(h, w, 3)`` arrays in [0, 1]."""
+    try:
+        import skimage.data
+        from sklearn.datasets import load_sample_images
+    except ImportError as err:
+        raise ImportError(
+            "image_patches needs scikit-image and scikit-learn: pip install scikit-image "
+            "scikit-learn"
+        ) from err
+    bundled = dict(zip(("china", "flower"), load_sample_images().images, strict=True))
+    photos = [bundled[n] if n in bundled else getattr(skimage.data, n)() for n in PHOTOGRAPHS]
+    return [np.asarray(p[..., :3], np.float32) / 255.0 for p in photos]
 
 
 def _subset(X: np.ndarray, y: np.ndarray, n: int | None, key: jax.Array | None) -> ImageData:

@@ -89,7 +89,7 @@ _resolvent_sums.defjvp(_resolvent_sums_jvp, symbolic_zeros=True)
 
 
 def _sweep(s: Array, zvec: Array, mu0: DiscreteMeasure, gammas: Array, b2: Array) -> tuple:
-    """One pass of the flattened recursion (DESIGN §4, steps 1–3).
+    """One pass of the flattened recursion (steps 1–3 on the docs page "Mathematics").
 
     Returns ``(s_new, T, R)`` with ``R = (R_0, ..., R_L)``.
     """
@@ -239,7 +239,7 @@ def kernel_stieltjes(
     max_steps: int = 200,
     throw: bool = True,
 ) -> Array:
-    """The Fan–Wang transform ``t_L(z, w)`` by the flattened fixed point (DESIGN §4).
+    """The Fan–Wang transform ``t_L(z, w)`` by the flattened fixed point (docs: "Mathematics").
 
     ``t_L(z, w) = lim (1/n) tr[(z_{-1} I + sum_{k=0}^L z_k X_k^T X_k)^{-1}
     (w_{-1} I + sum_{k=0}^L w_k X_k^T X_k)]``. Unknowns ``s_1..s_L``:

@@ -1,7 +1,8 @@
 """Probability measures on the real line with their Stieltjes transforms.
 
-Convention (DESIGN §4): ``m(z) = ∫ dmu(x) / (x - z)``, so ``Im m(z) > 0`` for ``Im z > 0``
-and ``m(z) ~ -1/z`` at infinity; the density is ``rho(x) = lim_{eta→0} Im m(x + i eta) / pi``.
+Convention (the docs page "Mathematics and conventions"): ``m(z) = ∫ dmu(x) / (x - z)``, so
+``Im m(z) > 0`` for ``Im z > 0`` and ``m(z) ~ -1/z`` at infinity; the density is
+``rho(x) = lim_{eta→0} Im m(x + i eta) / pi``.
 """
 
 from __future__ import annotations

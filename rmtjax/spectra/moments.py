@@ -32,7 +32,8 @@ def contour_moments(
 
     exact up to ``O((r/R)^N)``. Only the upper half of the circle is evaluated
     (``m(conj z) = conj m(z)`` for a real measure), and the raw moments follow from
-    ``m_j = sum_i C(j, i) c^{j-i} mu_i(c)``. With ``c = 0`` this is the rule of DESIGN §4.
+    ``m_j = sum_i C(j, i) c^{j-i} mu_i(c)``. With ``c = 0`` this is the circle
+    rule of the docs page "Mathematics and conventions".
 
     Args:
       stieltjes: ``z -> m(z)`` for a 1-D array of ``z`` in the upper half-plane.

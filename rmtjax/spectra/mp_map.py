@@ -49,8 +49,8 @@ def mp_map_stieltjes(
 ) -> Array:
     """Stieltjes transform of ``rho_gamma ⊠ nu`` at ``z`` of any shape (``Im z >= 0``).
 
-    Solves ``m = ∫ dnu(x) / (x (1 - gamma - gamma z m) - z)`` (DESIGN §4). For
-    ``nu = delta_1`` this is the Marchenko–Pastur law
+    Solves ``m = ∫ dnu(x) / (x (1 - gamma - gamma z m) - z)`` (the docs page "Mathematics and
+    conventions"). For ``nu = delta_1`` this is the Marchenko–Pastur law
     ``m = (1 - gamma - z + sqrt(z - a) sqrt(z - b)) / (2 gamma z)``.
 
     Args:

@@ -71,3 +71,17 @@ def test_names_must_be_plain_file_names(tmp_path):
         ctx.trials("../x", _toy.goe_trial(4), 3)
     with pytest.raises(ValueError, match="plain file name"):
         ctx.save_figure("a/b", Figure())
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_figures_in_vector_formats(tmp_path, fmt, magic):
+    config = _toy.ToyConfig(trials=10, scales=(1.0,))
+    run_experiment(config, tmp_path, progress=False, figure_format=fmt)
+    assert (tmp_path / f"eigenvalues.{fmt}").read_bytes().startswith(magic)
+    assert not (tmp_path / "eigenvalues.png").exists()
+
+
+def test_unknown_figure_format_is_refused_before_running(tmp_path):
+    with pytest.raises(ValueError, match=r"figure format must be one of \['png', 'pdf', 'svg'\]"):
+        run_experiment(_toy.ToyConfig(trials=2), tmp_path / "run", figure_format="jpg")
+    assert not (tmp_path / "run").exists()

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from rmtjax.nets.data import (
+    PHOTOGRAPHS,
     covariance_inputs,
     gaussian_inputs,
+    image_patches,
     lipschitz_inputs,
     load_cifar10,
     load_digits,
@@ -179,3 +181,31 @@ def test_load_digits_without_sklearn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match="scikit-learn"):
         load_digits()
+
+
+def test_image_patches_are_pieces_of_the_photographs():
+    pytest.importorskip("skimage")
+    import skimage.data
+
+    data = image_patches(jax.random.key(0), 15, size=8)
+    chex.assert_shape(data.X, (15, 192))
+    # Patch k comes from photograph k mod 7, in the order of PHOTOGRAPHS.
+    np.testing.assert_array_equal(np.asarray(data.y), np.arange(15) % len(PHOTOGRAPHS))
+    assert 0.0 <= float(jnp.min(data.X)) and float(jnp.max(data.X)) <= 1.0
+    # Each astronaut patch (y = 0) occurs in the photograph at some position: a literal search.
+    photo = skimage.data.astronaut().astype(np.float32) / 255.0
+    windows = np.lib.stride_tricks.sliding_window_view(photo, (8, 8, 3))[:, :, 0]
+    windows = windows.reshape(*windows.shape[:2], -1)
+    for patch in np.asarray(data.X)[np.asarray(data.y) == 0]:
+        hits = np.all(np.abs(windows - patch) < 1e-6, axis=-1)
+        assert hits.any()
+    again = image_patches(jax.random.key(0), 15, size=8)
+    np.testing.assert_array_equal(data.X, again.X)
+    assert not np.array_equal(data.X, image_patches(jax.random.key(1), 15, size=8).X)
+
+
+def test_image_patches_bad_input():
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        image_patches(jax.random.key(0), 0)
+    with pytest.raises(ValueError, match="size must be <= 300"):
+        image_patches(jax.random.key(0), 4, size=301)
