@@ -61,8 +61,8 @@ from matplotlib.figure import Figure
 from rmtjax._params import param_like
 from rmtjax.experiments.config import ExperimentConfig, fingerprint, param
 from rmtjax.experiments.context import RunContext
-from rmtjax.experiments.registry import Experiment, register
 from rmtjax.experiments.plotting import COLORS
+from rmtjax.experiments.registry import Experiment, register
 from rmtjax.experiments.store import HistoryStore
 from rmtjax.nets import (
     MLP,
