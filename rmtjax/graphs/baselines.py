@@ -84,13 +84,16 @@ def _norm(S: _Split) -> jax.Array:
 
 
 def _relative_change(D: _Split, S: _Split) -> jax.Array:
-    """Largest relative change of the four parts (each part on its own scale)."""
-    tiny = jnp.finfo(S.Y.dtype).tiny
-
-    def rel(d: jax.Array, s: jax.Array) -> jax.Array:
-        return jnp.linalg.norm(jnp.ravel(d)) / jnp.maximum(jnp.linalg.norm(jnp.ravel(s)), tiny)
-
-    return jnp.max(jnp.stack(jax.tree.leaves(jax.tree.map(rel, D, S))))
+    """``max(||dX|| / ||X||, ||dY|| / ||Y||)``: the whole iterate and, on its own scale, the
+    doubly centred part that is returned (floored at ``sqrt(eps) ||X||``, where ``Y`` is only
+    round-off)."""
+    finfo = jnp.finfo(S.Y.dtype)
+    size = _norm(S)
+    whole = _norm(D) / jnp.maximum(size, finfo.tiny)
+    centred = jnp.linalg.norm(D.Y) / jnp.maximum(
+        jnp.linalg.norm(S.Y), jnp.maximum(jnp.sqrt(finfo.eps) * size, finfo.tiny)
+    )
+    return jnp.maximum(whole, centred)
 
 
 def _right(M: jax.Array, B: Graph) -> jax.Array:
@@ -118,43 +121,64 @@ def _per_pair(fn: Callable[..., Any], A: Graph, B: Graph, signature: str) -> Any
     return _pair.pairwise(fn, signature)(A, B)
 
 
+def _iterate(
+    step: Callable[[Any, _Split], _Split], params: Any, S0: _Split, tol: float, max_iter: int
+) -> tuple[_Split, jax.Array, jax.Array]:
+    """Iterate ``S <- step(params, S)`` until the relative change is ``<= tol`` or
+    ``max_iter`` steps; returns ``(S, iterations, residual)``."""
+
+    def cond(state: tuple[_Split, jax.Array, jax.Array]) -> jax.Array:
+        _, k, res = state
+        return (k < max_iter) & (res > tol)
+
+    def body(state: tuple[_Split, jax.Array, jax.Array]) -> tuple[_Split, ...]:
+        S, k, _ = state
+        S_new = step(params, S)
+        D = jax.tree.map(jnp.subtract, S_new, S)
+        return S_new, k + 1, _relative_change(D, S_new)
+
+    init = (S0, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.inf, S0.Y.dtype))
+    return jax.lax.while_loop(cond, body, init)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3, 4))
 def _fixed_point(
-    step: Callable[[_Split], _Split], S0: _Split, tol: float, max_iter: int
-) -> tuple[jax.Array, ...]:
-    """Iterate ``S <- step(S)`` until the relative change is ``<= tol`` or ``max_iter`` steps.
+    step: Callable[[Any, _Split], _Split], params: Any, S0: _Split, tol: float, max_iter: int
+) -> tuple[_Split, jax.Array, jax.Array]:
+    """:func:`_iterate`, differentiated by the implicit function theorem.
 
-    The root of ``step(S) - S`` is differentiated implicitly (``jax.lax.custom_root``): the
-    adjoint ``(I - d step)^T`` system is solved by GMRES, not by differentiating the loop.
-
-    Returns ``(Y, iterations, residual, converged)``.
+    At ``S* = step(params, S*)`` the cotangent ``S_bar`` gives ``lambda`` solving
+    ``(I - d_S step)^T lambda = S_bar`` (GMRES on vector-Jacobian products) and
+    ``params_bar = (d_params step)^T lambda``; the loop is never differentiated.
     """
-    dtype = S0.Y.dtype
-    gmres_tol = 1e-12 if jnp.finfo(dtype).bits >= 64 else 1e-6
+    return _iterate(step, params, S0, tol, max_iter)
 
-    def residual_fn(S: _Split) -> _Split:
-        return jax.tree.map(jnp.subtract, step(S), S)
 
-    def solve(f: Callable[[_Split], _Split], S_init: _Split) -> tuple[_Split, tuple]:
-        def cond(state: tuple[_Split, jax.Array, jax.Array]) -> jax.Array:
-            _, k, res = state
-            return (k < max_iter) & (res > tol)
+def _fixed_point_fwd(step, params, S0, tol, max_iter):
+    out = _iterate(step, params, S0, tol, max_iter)
+    return out, (params, out[0])
 
-        def body(state: tuple[_Split, jax.Array, jax.Array]) -> tuple[_Split, ...]:
-            S, k, _ = state
-            D = f(S)
-            S_new = jax.tree.map(jnp.add, S, D)
-            return S_new, k + 1, _relative_change(D, S_new)
 
-        init = (S_init, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.inf, dtype))
-        S, k, res = jax.lax.while_loop(cond, body, init)
-        # custom_root's JVP wants float aux outputs.
-        return S, (k.astype(dtype), res)
+def _fixed_point_bwd(step, tol, max_iter, saved, cotangents):
+    params, S = saved
+    _, vjp_state = jax.vjp(lambda s: step(params, s), S)
+    gmres_tol = 1e-12 if jnp.finfo(S.Y.dtype).bits >= 64 else 1e-6
 
-    def tangent_solve(g: Callable[[_Split], _Split], y: _Split) -> _Split:
-        return jax.scipy.sparse.linalg.gmres(g, y, tol=gmres_tol, restart=30, maxiter=30)[0]
+    def adjoint(lam: _Split) -> _Split:
+        return jax.tree.map(jnp.subtract, lam, vjp_state(lam)[0])
 
-    S, (k, res) = jax.lax.custom_root(residual_fn, S0, solve, tangent_solve, has_aux=True)
-    return S.Y, k.astype(jnp.int32), res, res <= tol
+    lam = jax.scipy.sparse.linalg.gmres(
+        adjoint, cotangents[0], tol=gmres_tol, restart=30, maxiter=30
+    )[0]
+    _, vjp_params = jax.vjp(lambda p: step(p, S), params)
+    return vjp_params(lam)[0], jax.tree.map(jnp.zeros_like, S)
+
+
+_fixed_point.defvjp(_fixed_point_fwd, _fixed_point_bwd)
+
+
+def _solution(S: _Split, k: jax.Array, res: jax.Array, tol: float) -> tuple[jax.Array, ...]:
+    return S.Y, k, res, res <= tol
 
 
 def isorank(
@@ -176,8 +200,8 @@ def isorank(
     column sums, so ``sum |X| = 1`` for nonnegative graphs and weighted or signed graphs still
     give a contraction. The iteration runs on the split ``X = Y + u 1^T + 1 v^T + w J`` and
     returns ``Y = H X H`` (``H = I - J / n``): the row and column constants it drops change no
-    assignment but would swamp the float32 resolution of ``X``. The residual is the largest
-    relative change of the four parts; gradients follow from the implicit function theorem.
+    assignment but would swamp the float32 resolution of ``X``. The residual is the relative
+    change of ``X`` and of ``Y`` (the larger); gradients follow from the implicit function theorem.
 
     Input: the raw (0/1 or weighted nonnegative) adjacency matrices, as in the original method
     (``match(..., normalize="auto")`` passes them unnormalized).
@@ -212,27 +236,35 @@ def _walk(A: Graph) -> Callable[[jax.Array], jax.Array]:
     return lambda M: A @ (inv[:, None] * M if M.ndim == 2 else inv * M)
 
 
+def _isorank_step(params: tuple[Graph, Graph, jax.Array], S: _Split) -> _Split:
+    """``alpha A~ X B~^T + (1 - alpha) J / n^2`` on the split of ``X``."""
+    A, B, alpha = params
+    n = A.shape[-1]
+    walk_a, walk_b = _walk(A), _walk(B)
+    one = jnp.ones(n, A.dtype)
+    a1, b1 = walk_a(one), walk_b(one)
+    network = _combine(
+        (1.0, _split(walk_b(walk_a(S.Y).T).T)),  # A~ Y B~^T
+        (1.0, _outer(walk_a(S.u), b1)),
+        (1.0, _outer(a1, walk_b(S.v))),
+        (S.w, _outer(a1, b1)),
+    )
+    teleport = (1 - alpha) / n**2
+    return network._replace(**{k: alpha * getattr(network, k) for k in _Split._fields})._replace(
+        w=alpha * network.w + teleport
+    )
+
+
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))
 def _isorank(
     A: Graph, B: Graph, alpha: jax.Array, tol: float, max_iter: int
 ) -> tuple[jax.Array, ...]:
     def solve(A: Graph, B: Graph) -> tuple[jax.Array, ...]:
         n = A.shape[-1]
-        walk_a, walk_b = _walk(A), _walk(B)
-        one = jnp.ones(n, A.dtype)
-        a1, b1 = walk_a(one), walk_b(one)
-        teleport = _Split(jnp.zeros((n, n), A.dtype), 0 * one, 0 * one, (1 - alpha) / n**2)
-
-        def step(S: _Split) -> _Split:
-            network = _combine(
-                (1.0, _split(walk_b(walk_a(S.Y).T).T)),  # A~ Y B~^T
-                (1.0, _outer(walk_a(S.u), b1)),
-                (1.0, _outer(a1, walk_b(S.v))),
-                (S.w, _outer(a1, b1)),
-            )
-            return _combine((alpha, network), (1.0, teleport))
-
-        return _fixed_point(step, teleport, tol, max_iter)
+        zero = jnp.zeros(n, A.dtype)
+        teleport = _Split(jnp.zeros((n, n), A.dtype), zero, zero, (1 - alpha) / n**2)
+        params = (A, B, alpha)
+        return _solution(*_fixed_point(_isorank_step, params, teleport, tol, max_iter), tol)
 
     return _per_pair(solve, A, B, _SOLUTION_SIGNATURE)
 
@@ -258,8 +290,8 @@ def eigenalign(
     ``B`` only, no ``n^2 x n^2`` matrix); power iterates are normalized to ``||X||_F = 1`` with
     ``sum X >= 0``. As in :func:`isorank` the iteration runs on the split
     ``X = Y + u 1^T + 1 v^T + w J`` and returns ``Y = H X H``, which float32 resolves; the
-    residual is the largest relative change of the four parts, and gradients follow from the
-    implicit function theorem (at a simple top eigenvalue).
+    residual is the relative change of ``X`` and of ``Y`` (the larger), and gradients follow
+    from the implicit function theorem (at a simple top eigenvalue).
 
     Input: the raw 0/1 adjacency matrices, as in the original method
     (``match(..., normalize="auto")`` passes them unnormalized).
@@ -290,34 +322,36 @@ def eigenalign(
     return Solution(X=X, iterations=k, residual=res, converged=ok)
 
 
+def _eigenalign_step(params: tuple[Graph, Graph, jax.Array], S: _Split) -> _Split:
+    """``M X / ||M X||_F`` (sign: ``sum >= 0``) on the split of ``X``."""
+    A, B, (s1, s2, s3) = params
+    n = A.shape[-1]
+    one = jnp.ones(n, A.dtype)
+    a1, b1 = A @ one, B @ one
+    AXB = _combine(
+        (1.0, _split(_right(A @ S.Y, B))),
+        (1.0, _outer(A @ S.u, b1)),
+        (1.0, _outer(a1, B @ S.v)),
+        (S.w, _outer(a1, b1)),
+    )
+    AXJ = _outer(n * (A @ S.u + S.w * a1), one)  # A X J = (A X 1) 1^T
+    JXB = _outer(one, n * (B @ S.v + S.w * b1))  # J X B = 1 (B X^T 1)^T
+    JXJ = _Split(0 * S.Y, 0 * S.u, 0 * S.v, n * n * S.w)
+    MX = _combine((s1 + s2 - 2 * s3, AXB), (s3 - s2, AXJ), (s3 - s2, JXB), (s2, JXJ))
+    scale = jnp.where(MX.w < 0, -1.0, 1.0) / _norm(MX)
+    return jax.tree.map(lambda p: scale * p, MX)
+
+
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))
 def _eigenalign(
     A: Graph, B: Graph, scores: jax.Array, tol: float, max_iter: int
 ) -> tuple[jax.Array, ...]:
-    s1, s2, s3 = scores
-
     def solve(A: Graph, B: Graph) -> tuple[jax.Array, ...]:
         n = A.shape[-1]
-        one = jnp.ones(n, A.dtype)
-        a1, b1 = A @ one, B @ one
-
-        def step(S: _Split) -> _Split:
-            AXB = _combine(
-                (1.0, _split(_right(A @ S.Y, B))),
-                (1.0, _outer(A @ S.u, b1)),
-                (1.0, _outer(a1, B @ S.v)),
-                (S.w, _outer(a1, b1)),
-            )
-            AXJ = _outer(n * (A @ S.u + S.w * a1), one)  # A X J = (A X 1) 1^T
-            JXB = _outer(one, n * (B @ S.v + S.w * b1))  # J X B = 1 (B X^T 1)^T
-            JXJ = _Split(0 * S.Y, 0 * S.u, 0 * S.v, n * n * S.w)
-            MX = _combine((s1 + s2 - 2 * s3, AXB), (s3 - s2, AXJ), (s3 - s2, JXB), (s2, JXJ))
-            scale = jnp.where(MX.w < 0, -1.0, 1.0) / _norm(MX)
-            return jax.tree.map(lambda p: scale * p, MX)
-
         zero = jnp.zeros(n, A.dtype)
         X0 = _Split(jnp.zeros((n, n), A.dtype), zero, zero, jnp.asarray(1.0 / n, A.dtype))
-        return _fixed_point(step, X0, tol, max_iter)
+        params = (A, B, scores)
+        return _solution(*_fixed_point(_eigenalign_step, params, X0, tol, max_iter), tol)
 
     return _per_pair(solve, A, B, _SOLUTION_SIGNATURE)
 
