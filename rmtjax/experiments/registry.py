@@ -32,6 +32,7 @@ _EXPERIMENT_MODULES: tuple[str, ...] = (
     "rmtjax.experiments.spiked_propagation",
     "rmtjax.experiments.grampa_recovery",
     "rmtjax.experiments.training_evolution",
+    "rmtjax.experiments.real_graph_matching",
 )
 
 
