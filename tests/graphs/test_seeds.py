@@ -25,11 +25,10 @@ def _seeds(pair, fraction):
     return jnp.asarray(idx), pair.perm[idx]
 
 
-@pytest.mark.parametrize("method", ["grampa", "umeyama"])
-def test_seeded_recovery_grows_with_the_seed_fraction(method):
-    """On pairs where unseeded matching recovers under 10%, recovery grows with the seed
-    fraction to over 90% at 20% seeds (the seeded program for GRAMPA; seeds fixed in the
-    rounding and the 3 refinement steps for Umeyama)."""
+def test_seeded_recovery_grows_with_the_seed_fraction():
+    """On pairs where unseeded GRAMPA recovers under 10%, recovery grows with the seed fraction
+    to over 90% at 20% seeds (the seeded program, then 3 seeded refinement steps)."""
+    method = "grampa"
     fractions = (0.0, 0.05, 0.1, 0.2)
     rec = [
         np.mean(
@@ -99,7 +98,7 @@ def test_seeded_qp_keeps_the_seed_face():
     sol = qp_doubly_stochastic(p.A, p.B, seeds=seeds, tol=1e-3)
     X = np.asarray(sol.X)
     chex.assert_trees_all_close(X[np.asarray(seeds[0])].sum(1), np.ones(2), atol=1e-6)
-    chex.assert_trees_all_close(X[np.asarray(seeds)], np.ones(2), atol=1e-6)
+    chex.assert_trees_all_close(X[seeds[0], seeds[1]], np.ones(2), atol=1e-6)
     assert np.all(X >= 0)
 
 
@@ -110,7 +109,8 @@ def test_seeded_qp_keeps_the_seed_face():
         (([0, 0], [1, 2]), ValueError, "must not repeat"),
         (([0, 100], [1, 2]), ValueError, r"ids in \[0, 100\)"),
         (([0.5], [1]), TypeError, "1-D integer array"),
-        ([0, 1], TypeError, "pair"),
+        ([0], TypeError, "pair"),
+        (([0, 1], 2), TypeError, "1-D integer array"),
     ],
 )
 def test_inconsistent_seeds_are_refused(seeds, error, phrase):
