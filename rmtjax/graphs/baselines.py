@@ -301,7 +301,7 @@ def eigenalign(
       B: ``(..., n, n)`` symmetric matrix, dense or sparse.
       alpha: match bonus ``s1 - s2``, ``> 0``.
       epsilon: mismatch score ``s3``, ``> 0``.
-      tol: stopping tolerance on the residual (default 1e-5 in float32, 1e-10 in float64).
+      tol: stopping tolerance on the residual (default 1e-6 in float32, 1e-10 in float64).
       max_iter: iteration cap.
 
     Returns:
@@ -315,7 +315,7 @@ def eigenalign(
     A, B = graph_pair(A, B)
     check_positive(alpha, "alpha")
     check_positive(epsilon, "epsilon")
-    tol = _pair.default_tol(tol, A.dtype, 1e-5, 1e-10)
+    tol = _pair.default_tol(tol, A.dtype, 1e-6, 1e-10)
     max_iter = _pair.check_max_iter(max_iter)
     scores = jnp.asarray([alpha + epsilon, 1.0 + epsilon, epsilon], A.dtype)
     X, k, res, ok = _eigenalign(A, B, scores, tol, max_iter)
