@@ -19,17 +19,11 @@ from __future__ import annotations
 
 import argparse
 
+import jax
 import networkx as nx
 import numpy as np
 
-from rmtjax.graphs import (
-    edge_overlap,
-    from_networkx,
-    match,
-    normalize_adjacency,
-    permute,
-    recovery_fraction,
-)
+from rmtjax.graphs import anonymize, edge_overlap, from_networkx, match, recovery_fraction
 
 GRAPHS = {
     "les_miserables": nx.les_miserables_graph,
@@ -37,27 +31,6 @@ GRAPHS = {
     "davis": nx.davis_southern_women_graph,
     "florentine": nx.florentine_families_graph,
 }
-
-
-def noisy_relabelled_copy(
-    A: np.ndarray, noise: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Delete ``round(noise * m)`` of the ``m`` edges, add as many non-edges, relabel at random.
-
-    Returns ``(B, perm)`` with vertex ``i`` of ``A`` at vertex ``perm[i]`` of ``B``.
-    """
-    n = A.shape[0]
-    iu, ju = np.triu_indices(n, k=1)
-    edge = A[iu, ju] > 0
-    k = round(noise * edge.sum())
-    upper = edge.copy()
-    upper[rng.choice(np.flatnonzero(edge), k, replace=False)] = False
-    upper[rng.choice(np.flatnonzero(~edge), k, replace=False)] = True
-    B0 = np.zeros_like(A)
-    B0[iu[upper], ju[upper]] = 1
-    B0 = B0 + B0.T
-    perm = rng.permutation(n).astype(np.int32)
-    return np.asarray(permute(B0, perm)), perm
 
 
 def twins(A: np.ndarray) -> int:
@@ -78,23 +51,28 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.05, help="fraction of edges rewired")
     parser.add_argument("--eta", type=float, default=0.2, help="GRAMPA regularisation")
     parser.add_argument("--refine-steps", type=int, default=20, help="projected-power steps")
+    parser.add_argument("--seeds", type=float, default=0.0, help="fraction of known pairs")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     G = GRAPHS[args.graph]()
     A = np.asarray(from_networkx(G))
-    B, perm = noisy_relabelled_copy(A, args.noise, np.random.default_rng(args.seed))
+    pair = anonymize(jax.random.key(args.seed), A, args.noise, model="rewire")
+    B, perm = np.asarray(pair.B), np.asarray(pair.perm)
+    known = np.random.default_rng(args.seed).permutation(A.shape[0])[: round(args.seeds * len(A))]
+    seeds = (known, perm[known]) if known.size else None
     print(
         f"{args.graph}: {A.shape[0]} vertices, {int(A.sum()) // 2} edges; anonymised copy: "
         f"{round(args.noise * A.sum() / 2)} edges deleted and as many added, vertices relabelled"
     )
     print(f"{twins(A)} vertices have a twin with the same neighbours (indistinguishable)")
 
-    # GRAMPA works on centred, scaled adjacency matrices; the metrics use the raw 0/1 graphs.
-    An, Bn = normalize_adjacency(A), normalize_adjacency(B)
+    # match normalizes the 0/1 graphs for GRAMPA (normalize="auto"); the metrics use them raw.
     print(f"true relabelling: edge overlap {float(edge_overlap(A, B, perm)):.3f}")
+    if seeds is not None:
+        print(f"{known.size} seed pairs known")
     for steps in (0, args.refine_steps):
-        perm_hat = match(An, Bn, "grampa", refine_steps=steps, eta=args.eta)
+        perm_hat = match(A, B, "grampa", refine_steps=steps, seeds=seeds, eta=args.eta)
         recovered = float(recovery_fraction(perm_hat, perm))
         overlap = float(edge_overlap(A, B, perm_hat))
         print(

@@ -6,10 +6,12 @@ linear assignment) and scored by ``recovery_fraction`` against the hidden permut
 
 - ``gaussian``: ``correlated_wigner``, ``B0 = A + sigma Z`` (noise axis ``sigma``);
 - ``er_dense``, ``er_sparse``: ``correlated_erdos_renyi`` with ``q = dense_q`` or ``sparse_q``
-  (noise axis ``delta``, the fraction of differing edges). The spectral and QP methods see
-  ``normalize_adjacency(A)`` (edge density estimated per graph, spectrum on about ``[-2, 2]``);
-  the methods in ``raw_adjacency`` (by default IsoRank, EigenAlign and degree profiles, which
-  are defined on 0/1 graphs through degrees, walks and edge scores) see the raw 0/1 matrices.
+  (noise axis ``delta``, the fraction of differing edges). ``match(..., normalize=True)``
+  gives each method the input it is defined on: the spectral and QP methods see
+  ``normalize_adjacency(A)`` (edge density estimated per graph, spectrum on about ``[-2, 2]``),
+  the methods of ``rmtjax.graphs.RAW_INPUT`` (IsoRank, EigenAlign and degree profiles, defined
+  on 0/1 graphs through degrees, walks and edge scores) the raw 0/1 matrices. IsoRank and
+  EigenAlign run in float32 like the others (they recover isomorphic pairs exactly).
 
 Centred adjacency entries differ between ``A`` and ``B0`` with probability ``2 delta q``, so an
 ER pair is about as noisy as a Gaussian pair with ``sigma^2 = 2 delta / (1 - q)``; the default
@@ -45,6 +47,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,7 +68,6 @@ from rmtjax.graphs import (
     correlated_erdos_renyi,
     correlated_wigner,
     match,
-    normalize_adjacency,
     recovery_fraction,
 )
 
@@ -120,11 +122,6 @@ class GrampaRecoveryConfig(ExperimentConfig):
     qp_tol: float = param(
         1e-3, low=0.0, closed=(False, True), doc="ADMM stopping tolerance of qp (5000 steps max)"
     )
-    raw_adjacency: tuple[str, ...] = param(
-        ("isorank", "eigenalign", "degree_profile"),
-        choices=tuple(METHODS),
-        doc="methods given the raw 0/1 ER graphs (the others get normalize_adjacency)",
-    )
     refine_steps: int = param(0, low=0, doc="projected-power refinement steps after rounding")
     trials: int = param(10, low=1, in_fingerprint=False, doc="pairs per noise level")
     timing_pairs: int = param(
@@ -177,26 +174,19 @@ def _sample(key: jax.Array, n: int, q: float | None, noise: jax.Array) -> GraphP
     return correlated_erdos_renyi(key, n, q, noise)
 
 
-def _inputs(pair: GraphPair, q: float | None, raw: bool) -> tuple[jax.Array, jax.Array]:
-    """What the method sees: ER graphs normalised unless ``raw``; Gaussian pairs as drawn."""
-    if q is None or raw:
-        return pair.A, pair.B
-    return normalize_adjacency(pair.A), normalize_adjacency(pair.B)
-
-
 def recovery_trial(
     n: int,
     q: float | None,
     method: str,
     options: tuple[tuple[str, float], ...],
-    raw: bool,
     refine_steps: int,
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """The trial ``(key, noise) -> recovered fraction`` of one model and method.
 
     Draws a pair of the Gaussian model (``q is None``, ``noise = sigma``) or of the correlated
     Erdős–Rényi model with edge probability ``q`` (``noise = delta``), matches it by
-    ``match(A, B, method, "auto", refine_steps, **dict(options))`` (exact rounding; on CPU
+    ``match(A, B, method, "auto", refine_steps, normalize=q is not None, **dict(options))``
+    (0/1 graphs normalized for the methods that want it; exact rounding; on CPU
     ``scipy.optimize.linear_sum_assignment`` through ``jax.pure_callback``, which receives the
     whole vmapped chunk of each device in one host call) and returns
     ``recovery_fraction(perm_hat, perm)``. The noise level is a traced argument, so one
@@ -205,8 +195,9 @@ def recovery_trial(
 
     def trial(key: jax.Array, noise: jax.Array) -> jax.Array:
         pair = _sample(key, n, q, noise)
-        A, B = _inputs(pair, q, raw)
-        perm_hat = match(A, B, method, "auto", refine_steps, **dict(options))
+        perm_hat = match(
+            pair.A, pair.B, method, "auto", refine_steps, normalize=q is not None, **dict(options)
+        )
         return recovery_fraction(perm_hat, pair.perm)
 
     return trial
@@ -215,23 +206,23 @@ def recovery_trial(
 def _seconds_per_pair(config: GrampaRecoveryConfig, method: str) -> float:
     """Mean wall time of one jitted ``match`` on prepared pairs, after a warm-up call."""
     options = config.options(method)
-    raw = method in config.raw_adjacency
 
-    @jax.jit
-    def run(A: jax.Array, B: jax.Array) -> jax.Array:
-        return match(A, B, method, "auto", config.refine_steps, **options)
+    @functools.partial(jax.jit, static_argnames="normalize")
+    def run(A: jax.Array, B: jax.Array, normalize: bool) -> jax.Array:
+        return match(A, B, method, "auto", config.refine_steps, normalize=normalize, **options)
 
     pairs = []
     for model in config.models:
         q, grid = config.edge_probability(model), config.noise(model)
         for t in range(config.timing_pairs):
             pair = _sample(trial_key(config.seed, t), config.n, q, grid[len(grid) // 2])
-            pairs.append(jax.block_until_ready(_inputs(pair, q, raw)))
-    run(*pairs[0]).block_until_ready()  # compile
+            pairs.append((*jax.block_until_ready((pair.A, pair.B)), q is not None))
+    for normalize in {p[2] for p in pairs}:
+        run(*next(p for p in pairs if p[2] == normalize)).block_until_ready()  # compile
     seconds = []
-    for A, B in pairs:
+    for A, B, normalize in pairs:
         start = time.perf_counter()
-        run(A, B).block_until_ready()
+        run(A, B, normalize).block_until_ready()
         seconds.append(time.perf_counter() - start)
     return float(np.mean(seconds))
 
@@ -247,7 +238,6 @@ def run(config: GrampaRecoveryConfig, ctx: RunContext) -> dict[str, Any]:
                 config.edge_probability(model),
                 method,
                 tuple(sorted(config.options(method).items())),
-                method in config.raw_adjacency,
                 config.refine_steps,
             )
             trial = recovery_trial(*static)

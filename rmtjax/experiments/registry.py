@@ -36,6 +36,7 @@ _EXPERIMENT_MODULES: dict[str, str] = {
         "grampa_recovery",
         "training_evolution",
         "training_phase_diagram",
+        "real_graph_matching",
     )
 }
 

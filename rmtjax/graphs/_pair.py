@@ -7,14 +7,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rmtjax._checks import check_matrix_batch
+from rmtjax.graphs._inputs import densify, graph_pair
 
 
-def as_float_pair(A: Any, B: Any) -> tuple[jax.Array, jax.Array]:
-    """Validate a pair of symmetric ``(..., n, n)`` matrices and cast both to one float dtype."""
-    check_matrix_batch(A, B, "A", "B")
-    dtype = jnp.result_type(A, B, float)
-    return jnp.asarray(A, dtype), jnp.asarray(B, dtype)
+def as_float_pair(
+    A: Any, B: Any, what: str = "this method", copies: int = 6
+) -> tuple[jax.Array, jax.Array]:
+    """Validate a pair of symmetric ``(..., n, n)`` matrices (dense, bool, BCOO or scipy.sparse)
+    and return both dense in one float dtype; ``copies`` is the ``n x n`` working set of
+    ``what`` for the memory estimate made before a sparse graph is densified."""
+    A, B = graph_pair(A, B)
+    return densify(A, what, copies), densify(B, what, copies)
 
 
 def check_max_iter(max_iter: Any) -> int:

@@ -16,13 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rmtjax._checks import (
-    check_finite,
-    check_in_range,
-    check_positive,
-    check_square,
-    is_concrete,
-)
+from rmtjax._checks import check_in_range, check_positive, is_concrete
+from rmtjax.graphs._inputs import as_graph, densify
 
 __all__ = [
     "GraphPair",
@@ -100,6 +95,11 @@ def goe(key: jax.Array, n: int, dtype: Any = None) -> jax.Array:
     return (g + g.T) / jnp.sqrt(jnp.asarray(2 * n, dtype))
 
 
+def _check_size(n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int (number of vertices); got {n!r}")
+
+
 def _batch_shape(batch: Batch) -> tuple[int, ...] | None:
     if batch is None:
         return None
@@ -142,7 +142,7 @@ def correlated_wigner(key: jax.Array, n: int, sigma: float, *, batch: Batch = No
       Fan, Mao, Wu, Xu, "Spectral graph matching and regularized quadratic relaxations I:
       The Gaussian model", arXiv:1907.08880, Sec. 1.1.
     """
-    check_positive(n, "n")
+    _check_size(n)
     check_positive(sigma, "sigma", allow_zero=True)
     return _wigner_pairs(key, sigma, n, _batch_shape(batch))
 
@@ -195,7 +195,7 @@ def correlated_erdos_renyi(
     References:
       Pedarsani, Grossglauser, "On the privacy of anonymized networks", KDD 2011.
     """
-    check_positive(n, "n")
+    _check_size(n)
     _check_er_law(q, delta)
     return _erdos_renyi_pairs(key, q, delta, n, _batch_shape(batch))
 
@@ -231,7 +231,8 @@ def normalize_adjacency(A: jax.Array, q: float | jax.Array | None = None) -> jax
     scaling used before GRAMPA on Erdős–Rényi graphs).
 
     Args:
-      A: ``(..., n, n)`` symmetric 0/1 adjacency matrix with zero diagonal.
+      A: ``(..., n, n)`` symmetric 0/1 adjacency matrix with zero diagonal, ``n >= 2`` (dense,
+        bool, or a sparse BCOO / scipy.sparse matrix, densified: the result is dense).
       q: edge probability; ``None`` estimates it per matrix as ``sum(A) / (n (n - 1))``.
 
     Returns:
@@ -241,10 +242,10 @@ def normalize_adjacency(A: jax.Array, q: float | jax.Array | None = None) -> jax
       Fan, Mao, Wu, Xu, "Spectral graph matching and regularized quadratic relaxations II:
       Erdős–Rényi graphs and universality", arXiv:1907.08883, Sec. 1.2.
     """
-    check_square(A, "A")
-    check_finite(A, "A")
-    A = jnp.asarray(A, jnp.result_type(A, float))
+    A = densify(as_graph(A, "A"), "normalize_adjacency", 2)
     n = A.shape[-1]
+    if n < 2:
+        raise ValueError(f"A must have n >= 2 vertices to be normalized; got n = {n}")
     if q is None:
         q = jnp.sum(A, axis=(-2, -1), keepdims=True) / (n * (n - 1))
         _check_density(q)

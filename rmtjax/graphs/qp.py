@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from rmtjax._linalg import eigh_stacked
 from rmtjax._solution import Solution, default_tol
 from rmtjax.graphs import _pair
+from rmtjax.graphs._seeds import check_seeds, seed_masks
 
 __all__ = ["Solution", "qp_doubly_stochastic"]
 
@@ -28,9 +31,14 @@ def _project_affine(X: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))
-@functools.partial(jnp.vectorize, signature="(n,n),(n,n)->(n,n),(),()", excluded={2, 3})
-def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Array, ...]:
-    """Consensus ADMM for ``min f(X) + I_affine(Y) + I_{>=0}(Z)`` s.t. ``X = Y = Z``."""
+@functools.partial(
+    jnp.vectorize, signature="(n,n),(n,n),(n,n),(n,n)->(n,n),(),(),()", excluded={4, 5}
+)
+def _admm(
+    A: jax.Array, B: jax.Array, fixed: jax.Array, value: jax.Array, tol: float, max_iter: int
+) -> tuple[jax.Array, ...]:
+    """Consensus ADMM for ``min f(X) + I_affine(Y) + I_{>=0, fixed}(Z)`` s.t. ``X = Y = Z``;
+    ``Z`` equals ``value`` where ``fixed`` (the seed rows and columns)."""
     n = A.shape[-1]
     (lam, U), (mu, V) = eigh_stacked(A, B)
     gap2 = (lam[:, None] - mu[None, :]) ** 2
@@ -48,7 +56,7 @@ def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Ar
         k, Y, Z, U1, U2, rho, _ = state
         X = x_update((Y - U1 + Z - U2) / 2, rho)
         Y_new = _project_affine(X + U1)
-        Z_new = jnp.maximum(X + U2, 0.0)
+        Z_new = jnp.where(fixed, value, jnp.maximum(X + U2, 0.0))
         U1, U2 = U1 + X - Y_new, U2 + X - Z_new
         primal = jnp.sqrt(jnp.sum((X - Y_new) ** 2) + jnp.sum((X - Z_new) ** 2)) / scale
         dual = rho * jnp.sqrt(jnp.sum((Y_new - Y) ** 2) + jnp.sum((Z_new - Z) ** 2)) / scale
@@ -65,16 +73,21 @@ def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Ar
             jnp.maximum(primal, dual),
         )
 
-    X0 = jnp.full((n, n), 1.0 / n, A.dtype)
+    X0 = jnp.where(fixed, value, jnp.full((n, n), 1.0 / n, A.dtype))
     rho0 = jnp.maximum(jnp.mean(gap2), jnp.finfo(A.dtype).tiny)
     zero = jnp.zeros_like(X0)
     init = (jnp.asarray(0, jnp.int32), X0, X0, zero, zero, rho0, jnp.asarray(jnp.inf, A.dtype))
     k, _, Z, _, _, _, res = jax.lax.while_loop(cond, body, init)
-    return Z, k, res
+    return Z, k, res, res <= tol
 
 
 def qp_doubly_stochastic(
-    A: jax.Array, B: jax.Array, *, tol: float | None = None, max_iter: int = 5000
+    A: ArrayLike,
+    B: ArrayLike,
+    *,
+    seeds: Any = None,
+    tol: float | None = None,
+    max_iter: int = 5000,
 ) -> Solution:
     r"""The full quadratic relaxation of graph matching over doubly stochastic matrices,
 
@@ -86,27 +99,39 @@ def qp_doubly_stochastic(
     eigenbases of ``A`` and ``B`` (entries ``(lambda_i - mu_j)^2 + rho``), so each iteration
     costs four ``n x n`` matmuls, and ``rho`` adapts by residual balancing at no extra cost.
     The residual is ``max(primal, dual)`` divided by ``sqrt(n)`` (the norm of a permutation).
+    With seed pairs ``(idx_A, idx_B)`` the seed rows and columns of ``X`` are fixed to the
+    known partial permutation (``X[idx_A, idx_B] = 1``, zero elsewhere in those rows and
+    columns): the nonnegativity step projects onto that face of the polytope too.
+
+    Input: centred and scaled matrices (``normalize_adjacency`` of 0/1 graphs, or Wigner
+    matrices); ``match(..., normalize="auto")`` normalizes 0/1 graphs for it.
 
     Args:
-      A: ``(..., n, n)`` symmetric matrix.
+      A: ``(..., n, n)`` symmetric matrix (dense; sparse graphs are densified once).
       B: ``(..., n, n)`` symmetric matrix.
+      seeds: optional pair ``(idx_A, idx_B)`` of known vertex pairs.
       tol: stopping tolerance on the residual (default 1e-4 in float32, 1e-7 in float64).
       max_iter: iteration cap.
 
     Returns:
       :class:`~rmtjax.graphs.Solution` whose ``value`` is the nonnegative iterate ``Z``
-      (doubly stochastic up to the primal residual), shape ``(..., n, n)``; ``result`` is
-      ``successful``, ``nonfinite`` or ``max_steps_reached``, never ``diverged`` (ADMM
-      converges on this convex, feasible problem; its residuals are not monotone, so growth
-      on the way is no sign of divergence).
+      (doubly stochastic up to the primal residual), shape ``(..., n, n)``.
 
     References:
       Zaslavskiy, Bach, Vert, "A path following algorithm for the graph matching problem", IEEE
       TPAMI 31(12), 2009 (the relaxation); Aflalo, Bronstein, Kimmel, PNAS 112(10), 2015; Boyd,
       Parikh, Chu, Peleato, Eckstein, "Distributed optimization ... ADMM", 2011, Sec. 3 and 7.1.
     """
-    A, B = _pair.as_float_pair(A, B)
+    A, B = _pair.as_float_pair(A, B, "qp_doubly_stochastic", 10)
     tol = default_tol(A.dtype, tol, f32=1e-4, f64=1e-7)
     max_iter = _pair.check_max_iter(max_iter)
-    Z, k, res = _admm(A, B, tol, max_iter)
-    return Solution.classify(Z, k, res, converged=res <= tol)
+    n = A.shape[-1]
+    fixed = jnp.zeros((n, n), bool)
+    value = jnp.zeros((n, n), A.dtype)
+    seeds = check_seeds(seeds, n, n)
+    if seeds is not None:
+        rows, cols = seed_masks(seeds, n, n)
+        fixed = rows[:, None] | cols[None, :]
+        value = value.at[seeds].set(1.0)
+    X, k, res, ok = _admm(A, B, fixed, value, tol, max_iter)
+    return Solution.classify(X, k, res, converged=ok)

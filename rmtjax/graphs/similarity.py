@@ -14,19 +14,27 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_choice, check_positive, is_concrete
 from rmtjax._linalg import eigh_stacked
+from rmtjax._solution import Solution
 from rmtjax.graphs import _pair
 from rmtjax.graphs.baselines import degree_profile, eigenalign, isorank
 from rmtjax.graphs.metrics import edge_overlap
 from rmtjax.graphs.qp import qp_doubly_stochastic
+from rmtjax.graphs.seeded_grampa import seeded_grampa
 
 __all__ = [
+    "ALIASES",
     "METHODS",
+    "RAW_INPUT",
     "grampa",
     "grampa_rowsum",
+    "resolve_method",
     "similarity",
+    "similarity_solution",
     "top_eigenvector",
     "umeyama",
 ]
@@ -98,9 +106,37 @@ def grampa(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
       >>> X.shape
       (3, 3)
     """
-    A, B = _pair.as_float_pair(A, B)
+    A, B = _pair.as_float_pair(A, B, "grampa", 6)
     check_positive(eta, "eta")
-    return _grampa(A, B, jnp.asarray(eta, A.dtype))
+    X = _grampa(A, B, jnp.asarray(eta, A.dtype))
+    _warn_if_no_signal(A, B, X)
+    return X
+
+
+def _ones_is_eigenvector(M: np.ndarray) -> np.ndarray:
+    """Per matrix: ``M 1`` parallel to ``1`` up to round-off (e.g. a regular graph)."""
+    r = M.sum(axis=-1)
+    spread = np.max(r, axis=-1) - np.min(r, axis=-1)
+    scale = np.sqrt(M.shape[-1]) * np.max(np.abs(M), axis=(-2, -1))
+    return spread <= 1e3 * np.finfo(M.dtype).eps * np.maximum(scale, np.finfo(M.dtype).tiny)
+
+
+def _warn_if_no_signal(A: jax.Array, B: jax.Array, X: jax.Array) -> None:
+    """``RuntimeWarning`` when a concrete GRAMPA ``X`` cannot tell vertices apart."""
+    if not (is_concrete(A) and is_concrete(B) and is_concrete(X)):
+        return
+    x = np.asarray(X)
+    flat = np.abs(x).max(axis=(-2, -1)) * 1e3 * np.finfo(x.dtype).eps
+    constant = np.any(x.max(axis=(-2, -1)) - x.min(axis=(-2, -1)) <= flat)
+    ones = np.any(_ones_is_eigenvector(np.asarray(A)) & _ones_is_eigenvector(np.asarray(B)))
+    if constant or ones:
+        why = "X is constant up to round-off" if constant else "1 is an eigenvector of A and B"
+        warnings.warn(
+            f"grampa: the spectra carry no matching signal ({why}; e.g. regular graphs): "
+            "any permutation is as good as the one returned",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def grampa_rowsum(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
@@ -132,7 +168,7 @@ def grampa_rowsum(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
       >>> bool(jnp.allclose(grampa_rowsum(A, A).sum(-1), 1.0, atol=1e-5))
       True
     """
-    A, B = _pair.as_float_pair(A, B)
+    A, B = _pair.as_float_pair(A, B, "grampa_rowsum", 6)
     check_positive(eta, "eta")
     return _grampa_rowsum(A, B, jnp.asarray(eta, A.dtype))
 
@@ -201,37 +237,97 @@ def top_eigenvector(A: jax.Array, B: jax.Array) -> jax.Array:
     return _top_eigenvector(A, B)
 
 
-def _iterative(solver: Callable[..., Any]) -> Callable[..., jax.Array]:
-    """The solver's ``value``, with a ``RuntimeWarning`` when a concrete solve did not converge."""
+def _closed_form(fn: Callable[..., jax.Array]) -> Callable[..., Solution]:
+    """A closed-form similarity as a converged ``Solution`` (no iterations, zero residual)."""
 
-    def similarity_only(A: jax.Array, B: jax.Array, **options: Any) -> jax.Array:
-        solution = solver(A, B, **options)
-        if is_concrete(solution.converged) and not bool(jnp.all(solution.converged)):
-            warnings.warn(
-                f"{solver.__name__} did not converge (residual "
-                f"{float(jnp.max(solution.residual)):.3g}); returning the last iterate",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return solution.value
+    def solution(A: jax.Array, B: jax.Array, **options: Any) -> Solution:
+        X = fn(A, B, **options)
+        zero = jnp.zeros(X.shape[:-2], X.dtype)
+        return Solution.classify(X, zero.astype(jnp.int32), zero, converged=True)
 
-    return similarity_only
+    solution.__name__ = fn.__name__
+    return solution
 
 
-METHODS: dict[str, Callable[..., jax.Array]] = {
-    "grampa": grampa,
-    "grampa_rowsum": grampa_rowsum,
-    "umeyama": umeyama,
-    "top_eigenvector": top_eigenvector,
-    "isorank": _iterative(isorank),
-    "eigenalign": _iterative(eigenalign),
-    "degree_profile": degree_profile,
-    "qp": _iterative(qp_doubly_stochastic),
+_SOLVERS: dict[str, Callable[..., Solution]] = {
+    "grampa": _closed_form(grampa),
+    "grampa_rowsum": _closed_form(grampa_rowsum),
+    "umeyama": _closed_form(umeyama),
+    "top_eigenvector": _closed_form(top_eigenvector),
+    "isorank": isorank,
+    "eigenalign": eigenalign,
+    "degree_profile": _closed_form(degree_profile),
+    "qp": qp_doubly_stochastic,
 }
-"""Every similarity method by name (iterative solvers return only their ``X`` here)."""
+
+METHODS: tuple[str, ...] = tuple(_SOLVERS)
+"""Every similarity method by name."""
+
+ALIASES: dict[str, str] = {
+    "qp_doubly_stochastic": "qp",
+    "doubly_stochastic": "qp",
+    "full_qp": "qp",
+    "degree_profiles": "degree_profile",
+    "grampa_row_sum": "grampa_rowsum",
+    "top_eig": "top_eigenvector",
+    "eigen_align": "eigenalign",
+    "iso_rank": "isorank",
+}
+"""Other names accepted for the methods (e.g. the function name ``qp_doubly_stochastic``)."""
+
+RAW_INPUT = frozenset({"isorank", "eigenalign", "degree_profile"})
+"""Methods defined on raw 0/1 (or weighted nonnegative) adjacency matrices, through degrees,
+walks and edge scores; every other method wants centred and scaled input
+(``normalize_adjacency``)."""
+
+SEEDED = frozenset({"grampa", "qp"})
+"""Methods whose similarity itself takes seed pairs (the others use seeds in the rounding)."""
 
 
-def similarity(A: jax.Array, B: jax.Array, method: str = "grampa", **options: Any) -> jax.Array:
+def resolve_method(method: str) -> str:
+    """The canonical name of a method or alias (``ValueError`` naming the choices)."""
+    method = ALIASES.get(method, method) if isinstance(method, str) else method
+    check_choice(method, "method", (*METHODS, *ALIASES))
+    return method
+
+
+def similarity_solution(
+    A: ArrayLike, B: ArrayLike, method: str = "grampa", *, seeds: Any = None, **options: Any
+) -> Solution:
+    """The similarity of ``(A, B)`` by a named method with its convergence report.
+
+    Closed-form methods report one converged step with zero residual. ``seeds`` go to the
+    seeded programs of ``"grampa"`` (:func:`seeded_grampa`) and ``"qp"``; other methods take
+    no seeds here (``match`` fixes seeds in the rounding for every method).
+
+    Args:
+      A: ``(..., n, n)`` symmetric matrix.
+      B: ``(..., n, n)`` symmetric matrix.
+      method: a name of ``METHODS`` or ``ALIASES``.
+      seeds: optional pair ``(idx_A, idx_B)``.
+      **options: keyword arguments of that method.
+
+    Returns:
+      ``Solution`` whose ``X`` is the ``(..., n, n)`` similarity.
+    """
+    method = resolve_method(method)
+    if seeds is not None:
+        if method not in SEEDED:
+            raise ValueError(
+                f"method {method!r} takes no seeds in its similarity; seeded similarities: "
+                f"{sorted(SEEDED)} (match() fixes seeds in the rounding for every method)"
+            )
+        if method == "grampa":
+            return seeded_grampa(A, B, seeds, **options)
+        options["seeds"] = seeds
+    solution = _SOLVERS[method](A, B, **options)
+    X = solution.value
+    if is_concrete(X) and not bool(jnp.all(jnp.isfinite(X))):
+        raise ValueError(f"method {method!r} produced a non-finite similarity matrix")
+    return solution
+
+
+def similarity(A: ArrayLike, B: ArrayLike, method: str = "grampa", **options: Any) -> jax.Array:
     """Similarity matrix of ``(A, B)`` by a named method.
 
     Args:
@@ -239,16 +335,26 @@ def similarity(A: jax.Array, B: jax.Array, method: str = "grampa", **options: An
       B: ``(..., n, n)`` symmetric matrix.
       method: one of ``METHODS``: ``"grampa"``, ``"grampa_rowsum"``, ``"umeyama"``,
         ``"top_eigenvector"``, ``"isorank"``, ``"eigenalign"``, ``"degree_profile"``, ``"qp"``
-        (``qp_doubly_stochastic``).
-      **options: keyword arguments of that method (e.g. ``eta=0.2``).
+        (``qp_doubly_stochastic``), or an alias of ``ALIASES``.
+      **options: keyword arguments of that method (e.g. ``eta=0.2``, ``seeds=`` for the
+        seeded ones).
 
     Returns:
-      ``(..., n, n)`` similarity, rows = vertices of ``A``, columns = vertices of ``B``. The
-      iterative solvers' convergence reports are dropped (a non-converged concrete solve warns);
-      call the solvers directly to read them.
+      ``(..., n, n)`` similarity, rows = vertices of ``A``, columns = vertices of ``B``. A
+      non-converged concrete iterative solve warns; ``similarity_solution`` returns the report.
     """
-    check_choice(method, "method", METHODS)
-    X = METHODS[method](A, B, **options)
-    if is_concrete(X) and not bool(jnp.all(jnp.isfinite(X))):
-        raise ValueError(f"method {method!r} produced a non-finite similarity matrix")
-    return X
+    solution = similarity_solution(A, B, method, **options)
+    warn_unconverged(solution, resolve_method(method))
+    return solution.value
+
+
+def warn_unconverged(solution: Solution, method: str) -> None:
+    """``RuntimeWarning`` when a concrete solve did not converge."""
+    converged = solution.converged
+    if is_concrete(converged) and not bool(jnp.all(converged)):
+        warnings.warn(
+            f"{method} did not converge (residual {float(jnp.max(solution.residual)):.3g}); "
+            "returning the last iterate",
+            RuntimeWarning,
+            stacklevel=3,
+        )

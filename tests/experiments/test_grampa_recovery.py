@@ -34,7 +34,7 @@ def test_trial_matches_numpy_reference(x64, q, noise):
     # Near the threshold, so the recovered fraction is strictly between 0 and 1 and any change
     # in the pair, the normalisation or the rounding would show.
     n, eta, key = 40, 0.2, trial_key(0, 3)
-    got = float(recovery_trial(n, q, "grampa", (("eta", eta),), False, 0)(key, np.float64(noise)))
+    got = float(recovery_trial(n, q, "grampa", (("eta", eta),), 0)(key, np.float64(noise)))
     if q is None:
         pair = correlated_wigner(key, n, noise)
         A, B = np.asarray(pair.A), np.asarray(pair.B)
@@ -77,7 +77,7 @@ def test_tiny_run_and_resume_with_more_methods(tmp_path):
         stored = data["recovery_gaussian_grampa"]  # (noise levels, trials)
         assert stored.shape == (2, 2)
         np.testing.assert_allclose(stored.mean(axis=1), summary["recovery"]["grampa"]["gaussian"])
-        trial = recovery_trial(60, None, "grampa", (("eta", 0.2),), False, 0)
+        trial = recovery_trial(60, None, "grampa", (("eta", 0.2),), 0)
         np.testing.assert_allclose(stored[1, 1], trial(trial_key(0, 1), np.float32(0.8)))
     assert (tmp_path / "grampa_recovery.png").stat().st_size > 0
 
@@ -95,8 +95,6 @@ def test_config_rejects_bad_values():
         load_config(GrampaRecoveryConfig, {"sparse_q": 0.9, "sparse_deltas": [0.0, 0.2]})
     with pytest.raises(ConfigError, match="eta"):
         load_config(GrampaRecoveryConfig, {"eta": 0.0})
-    with pytest.raises(ConfigError, match="raw_adjacency"):
-        load_config(GrampaRecoveryConfig, {"raw_adjacency": ["isorank", "pagerank"]})
 
 
 def test_defaults_match_the_yaml():

@@ -84,3 +84,35 @@ def test_real_graph_with_different_edge_counts():
 def test_bad_options_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         match(np.eye(3), np.eye(3), **kwargs)
+
+
+def test_aliases_and_return_info(wigner):
+    A, B = wigner.A[:20, :20], wigner.A[:20, :20]
+    np.testing.assert_array_equal(
+        match(A, B, "qp_doubly_stochastic", tol=1e-3), match(A, B, "qp", tol=1e-3)
+    )
+    perm, info = match(A, B, "eigenalign", return_info=True)
+    assert (
+        perm.shape == (20,)
+        and bool(info.converged)
+        and int(info.iterations) > 1
+        and float(info.residual) <= 1e-6
+    )
+    assert info.X.shape == (20, 20)
+    _, info = match(A, B, "grampa", return_info=True)
+    assert bool(info.converged) and int(info.iterations) == 0
+    with pytest.raises(ValueError, match="unknown method 'qp_ds'"):
+        match(A, B, "qp_ds")
+
+
+def test_normalize_auto_equals_explicit_normalization():
+    """0/1 graphs: 'auto' gives GRAMPA normalize_adjacency of both, IsoRank the raw graphs."""
+    from rmtjax.graphs import correlated_erdos_renyi, isorank, normalize_adjacency
+
+    pair = correlated_erdos_renyi(jax.random.key(3), 30, 0.3, 0.1)
+    An, Bn = normalize_adjacency(pair.A), normalize_adjacency(pair.B)
+    np.testing.assert_array_equal(
+        match(pair.A, pair.B, "grampa"), match(An, Bn, "grampa", normalize=False)
+    )
+    _, info = match(pair.A, pair.B, "isorank", return_info=True)
+    np.testing.assert_allclose(info.X, isorank(pair.A, pair.B).X)
