@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 __all__ = [
     "check_choice",
@@ -30,29 +31,29 @@ __all__ = [
 ]
 
 
-def is_concrete(x: Any) -> bool:
+def is_concrete(x: ArrayLike) -> bool:
     """True when ``x`` holds concrete values (not a tracer inside ``jit``/``vmap``/``grad``)."""
     return not isinstance(x, jax.core.Tracer)
 
 
-def _shape(x: Any) -> tuple[int, ...]:
+def _shape(x: ArrayLike) -> tuple[int, ...]:
     return tuple(np.shape(x))
 
 
-def check_square(x: Any, name: str) -> None:
+def check_square(x: ArrayLike, name: str) -> None:
     """Raise ``ValueError`` unless ``x`` has shape ``(..., n, n)``."""
     shape = _shape(x)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"{name} must be a square matrix of shape (..., n, n); got shape {shape}")
 
 
-def check_finite(x: Any, name: str) -> None:
+def check_finite(x: ArrayLike, name: str) -> None:
     """Raise ``ValueError`` if a concrete ``x`` contains NaN or inf."""
     if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name} contains NaN or inf values")
 
 
-def check_symmetric(x: Any, name: str, rtol: float = 1e-5) -> None:
+def check_symmetric(x: ArrayLike, name: str, rtol: float = 1e-5) -> None:
     """Raise ``ValueError`` unless ``x`` is a finite, square, symmetric matrix (batch).
 
     Symmetry is checked on concrete inputs only, up to ``rtol`` times the largest entry.
@@ -80,7 +81,7 @@ def check_matrix_batch(a: Any, b: Any, name_a: str, name_b: str) -> None:
         raise ValueError(f"{name_a} and {name_b} must have the same size n; got {na} and {nb}")
 
 
-def check_same_shape(x: Any, y: Any, name_x: str, name_y: str) -> None:
+def check_same_shape(x: ArrayLike, y: ArrayLike, name_x: str, name_y: str) -> None:
     """Raise ``ValueError`` unless ``x`` and ``y`` have identical shapes."""
     if _shape(x) != _shape(y):
         raise ValueError(
@@ -133,7 +134,7 @@ def check_choice(value: str, name: str, choices: Iterable[str]) -> None:
 
 
 def check_data_matrix(
-    X: Any, name: str = "X", *, d0: int | None = None, batched: bool = True
+    X: ArrayLike, name: str = "X", *, d0: int | None = None, batched: bool = True
 ) -> jax.Array:
     """A data matrix (rows = samples) as a finite floating array.
 

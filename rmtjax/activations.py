@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import erf
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_choice, is_concrete
 
@@ -254,7 +255,7 @@ def ntk_constants(a: Any, b: Any, L: int) -> tuple[jax.Array, jax.Array]:
     return q_minus1, q
 
 
-def _as_float(x: Any) -> jax.Array:
+def _as_float(x: ArrayLike) -> jax.Array:
     x = jnp.asarray(x)
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 from jax.experimental import sparse as jsparse
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_symmetric, is_concrete
 
@@ -35,7 +36,7 @@ MEMORY_FRACTION = 0.25
 Graph = jax.Array | jsparse.BCOO
 
 
-def is_sparse(A: Any) -> bool:
+def is_sparse(A: ArrayLike) -> bool:
     """True for a BCOO or a scipy.sparse matrix."""
     return isinstance(A, jsparse.BCOO) or scipy.sparse.issparse(A)
 
@@ -47,7 +48,7 @@ def _check_real(dtype: Any, name: str) -> None:
         raise TypeError(f"{name} must be a real numeric or bool matrix; got dtype {dtype}")
 
 
-def _sparse(A: Any, name: str) -> jsparse.BCOO:
+def _sparse(A: ArrayLike, name: str) -> jsparse.BCOO:
     """A validated 2-D BCOO (from BCOO or scipy.sparse): square, real, finite, symmetric."""
     if isinstance(A, jsparse.BCOO) and (A.n_batch or A.n_dense or A.ndim != 2):
         raise ValueError(
@@ -79,7 +80,7 @@ def _sparse(A: Any, name: str) -> jsparse.BCOO:
     return jsparse.BCOO.from_scipy_sparse(host.astype(dtype))
 
 
-def as_graph(A: Any, name: str) -> Graph:
+def as_graph(A: ArrayLike, name: str) -> Graph:
     """A symmetric real matrix as a float array or a float BCOO.
 
     Bool adjacencies become float; complex ones raise ``TypeError``. Dense inputs may carry
@@ -103,7 +104,7 @@ def _batch(A: Graph) -> tuple[int, ...]:
     return tuple(A.shape[:-2])
 
 
-def graph_pair(A: Any, B: Any, *, same_size: bool = True) -> tuple[Graph, Graph]:
+def graph_pair(A: ArrayLike, B: ArrayLike, *, same_size: bool = True) -> tuple[Graph, Graph]:
     """Validate ``(A, B)``: symmetric real matrices, broadcastable batch shapes, one dtype.
 
     Raises:

@@ -6,12 +6,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from rmtjax.graphs._inputs import densify, graph_pair
 
 
 def as_float_pair(
-    A: Any, B: Any, what: str = "this method", copies: int = 6
+    A: ArrayLike, B: ArrayLike, what: str = "this method", copies: int = 6
 ) -> tuple[jax.Array, jax.Array]:
     """Validate a pair of symmetric ``(..., n, n)`` matrices (dense, bool, BCOO or scipy.sparse)
     and return both dense in one float dtype; ``copies`` is the ``n x n`` working set of

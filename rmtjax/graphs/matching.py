@@ -137,7 +137,9 @@ def _pad(A: Graph, n: int) -> Graph:
     return jnp.pad(A, width)
 
 
-def _prepare(A: Any, B: Any, method: str, normalize: Any, padding: str) -> tuple[Graph, Graph, int]:
+def _prepare(
+    A: ArrayLike, B: ArrayLike, method: str, normalize: Any, padding: str
+) -> tuple[Graph, Graph, int]:
     """What the method sees: validated, normalized per method, ``A`` padded to ``n_B``."""
     check_choice(padding, "padding", PADDINGS)
     A, B = graph_pair(A, B, same_size=False)

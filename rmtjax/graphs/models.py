@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_in_range, check_positive, is_concrete
 from rmtjax.graphs._inputs import as_graph, densify
@@ -148,7 +149,7 @@ def correlated_wigner(key: jax.Array, n: int, sigma: float, *, batch: Batch = No
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3))
-def _wigner_pairs(key: jax.Array, sigma: Any, n: int, shape: tuple | None) -> GraphPair:
+def _wigner_pairs(key: jax.Array, sigma: ArrayLike, n: int, shape: tuple | None) -> GraphPair:
     def sample(k: jax.Array) -> GraphPair:
         k_a, k_z, k_p = jax.random.split(k, 3)
         a = goe(k_a, n)
@@ -158,7 +159,7 @@ def _wigner_pairs(key: jax.Array, sigma: Any, n: int, shape: tuple | None) -> Gr
     return _batched(sample, key, shape)
 
 
-def _check_er_law(q: Any, delta: Any) -> None:
+def _check_er_law(q: ArrayLike, delta: ArrayLike) -> None:
     check_in_range(q, "q", 0.0, 1.0, closed=(False, False))
     check_in_range(delta, "delta", 0.0, 1.0)
     if (
@@ -201,7 +202,7 @@ def correlated_erdos_renyi(
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
-def _erdos_renyi_pairs(key: jax.Array, q: Any, delta: Any, n: int, shape: tuple | None):
+def _erdos_renyi_pairs(key: jax.Array, q: ArrayLike, delta: ArrayLike, n: int, shape: tuple | None):
     dtype = jnp.result_type(float)
 
     def sample(k: jax.Array) -> GraphPair:

@@ -838,7 +838,7 @@ def _split_params(params: Any, differentiate) -> tuple[Any, Callable[[Any], Any]
 
 
 def _check_inputs(
-    x1: Any, x2: Any, opts: _Options, names: tuple[str, str] = ("x1", "x2")
+    x1: ArrayLike, x2: ArrayLike, opts: _Options, names: tuple[str, str] = ("x1", "x2")
 ) -> tuple[jax.Array, jax.Array | None]:
     x1 = _check_samples(x1, names[0], opts.in_axis)
     if x2 is not None:
@@ -857,7 +857,7 @@ def _check_inputs(
     return x1, x2
 
 
-def _check_samples(X: Any, name: str, axis: int | None) -> jax.Array:
+def _check_samples(X: ArrayLike, name: str, axis: int | None) -> jax.Array:
     if isinstance(X, Mapping | list | tuple):
         raise TypeError(f"{name} must be an array of samples; got {type(X).__name__}")
     X = jnp.asarray(X)

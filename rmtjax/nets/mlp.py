@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_data_matrix
 from rmtjax.activations import Activation, get_activation
@@ -197,7 +198,7 @@ def _check_params(params: MLPParams, name: str = "params") -> tuple[int, ...]:
 
 
 def _batched(
-    fn: Callable[..., Any], params: MLPParams, X: Any, act: Activation, **static: Any
+    fn: Callable[..., Any], params: MLPParams, X: ArrayLike, act: Activation, **static: Any
 ) -> Any:
     """Validate, then run ``fn(params, X, act, **static)`` jitted and vmapped over batch dims.
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_choice, check_finite, check_positive
 from rmtjax._linalg import eigvalsh_stacked
@@ -356,7 +357,7 @@ def _raise_if_nonfinite(bad_step, bad_loss, state: TrainState, history: list) ->
 # --- validation ---------------------------------------------------------------------------
 
 
-def _check_key(key: Any) -> jax.Array:
+def _check_key(key: ArrayLike) -> jax.Array:
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise TypeError("key must be a typed jax.random key (jax.random.key) or a batch of them")
     if key.ndim > 1:
@@ -364,7 +365,7 @@ def _check_key(key: Any) -> jax.Array:
     return key
 
 
-def _check_inputs(X: Any, name: str) -> jax.Array:
+def _check_inputs(X: ArrayLike, name: str) -> jax.Array:
     """A finite float array ``(n, ...)`` with ``n >= 1``."""
     X = jnp.asarray(X)
     if X.ndim < 2 or X.shape[0] < 1:
