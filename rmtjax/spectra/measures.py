@@ -294,15 +294,15 @@ class Mixture:
     def stieltjes(self, z: Any) -> Array:
         """``m(z) = sum_i p_i m_i(z)`` for ``z`` of any shape."""
         z = _as_complex(z)
-        return sum(p * mu.stieltjes(z) for p, mu in zip(self.weights, self.components))
+        return sum(p * mu.stieltjes(z) for p, mu in zip(self.weights, self.components, strict=True))
 
     def mean(self) -> Array:
         """``sum_i p_i mean(mu_i)``."""
-        return sum(p * mu.mean() for p, mu in zip(self.weights, self.components))
+        return sum(p * mu.mean() for p, mu in zip(self.weights, self.components, strict=True))
 
     def bounds(self) -> tuple[Array, Array]:
         """The smallest interval that holds every component's bounds."""
-        lows, highs = zip(*(mu.bounds() for mu in self.components))
+        lows, highs = zip(*(mu.bounds() for mu in self.components), strict=True)
         return jnp.min(jnp.stack(lows)), jnp.max(jnp.stack(highs))
 
 
