@@ -181,6 +181,17 @@ class Solution(NamedTuple):
         io_callback(check, None, self.result, jax.lax.stop_gradient(self.residual), ordered=False)
         return self._replace(value=self.value_or_nan())
 
+    def checked(self, what: str, throw: bool) -> Solution:
+        """``self``, raising first when ``throw`` and a solve failed (optimistix's ``throw=``).
+
+        ``throw=True``: :meth:`error_if_failed` (at once on concrete arrays, when the program
+        runs under ``jit``, with NaN values at failed solves); ``throw=False``: the record as
+        it is, for the caller to inspect ``result``.
+        """
+        if not isinstance(throw, bool):
+            raise TypeError(f"throw must be True or False; got {throw!r}")
+        return self.error_if_failed(what) if throw else self
+
     @property
     def X(self) -> jax.Array:
         """Deprecated alias of :attr:`value` (the similarity matrix of ``rmtjax.graphs``)."""

@@ -61,6 +61,7 @@ def isorank(
     *,
     tol: float | None = None,
     max_iter: int = 1000,
+    throw: bool = False,
 ) -> Solution:
     r"""IsoRank similarity: the fixed point of a PageRank-like walk on the product graph,
 
@@ -81,6 +82,9 @@ def isorank(
       alpha: weight of the network term, in ``[0, 1)``.
       tol: stopping tolerance on the residual (default 1e-6 in float32, 1e-12 in float64).
       max_iter: iteration cap.
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record, whose ``result`` says why it stopped.
 
     Returns:
       :class:`~rmtjax.graphs.Solution` with ``value = R`` (the IsoRank matrix less
@@ -97,7 +101,7 @@ def isorank(
     tol = default_tol(A.dtype, tol, f32=1e-6, f64=1e-12)
     max_iter = _pair.check_max_iter(max_iter)
     X, k, res = _isorank(A, B, jnp.asarray(alpha, A.dtype), tol, max_iter)
-    return Solution.classify(X, k, res, converged=res <= tol)
+    return Solution.classify(X, k, res, converged=res <= tol).checked("isorank", throw)
 
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))
@@ -127,6 +131,7 @@ def eigenalign(
     *,
     tol: float | None = None,
     max_iter: int = 1000,
+    throw: bool = False,
 ) -> Solution:
     r"""EigenAlign similarity: the top eigenvector of the alignment matrix
 
@@ -147,6 +152,9 @@ def eigenalign(
       epsilon: mismatch score ``s3``, ``> 0``.
       tol: stopping tolerance on the residual (default 1e-5 in float32, 1e-10 in float64).
       max_iter: iteration cap.
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record, whose ``result`` says why it stopped.
 
     Returns:
       :class:`~rmtjax.graphs.Solution` with ``value`` of shape ``(..., n, n)``; ``result`` is
@@ -165,7 +173,7 @@ def eigenalign(
     max_iter = _pair.check_max_iter(max_iter)
     scores = jnp.asarray([alpha + epsilon, 1.0 + epsilon, epsilon], A.dtype)
     X, k, res = _eigenalign(A, B, scores, tol, max_iter)
-    return Solution.classify(X, k, res, converged=res <= tol)
+    return Solution.classify(X, k, res, converged=res <= tol).checked("eigenalign", throw)
 
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter"))

@@ -74,7 +74,12 @@ def _admm(A: jax.Array, B: jax.Array, tol: float, max_iter: int) -> tuple[jax.Ar
 
 
 def qp_doubly_stochastic(
-    A: jax.Array, B: jax.Array, *, tol: float | None = None, max_iter: int = 5000
+    A: jax.Array,
+    B: jax.Array,
+    *,
+    tol: float | None = None,
+    max_iter: int = 5000,
+    throw: bool = False,
 ) -> Solution:
     r"""The full quadratic relaxation of graph matching over doubly stochastic matrices,
 
@@ -92,6 +97,9 @@ def qp_doubly_stochastic(
       B: ``(..., n, n)`` symmetric matrix.
       tol: stopping tolerance on the residual (default 1e-4 in float32, 1e-7 in float64).
       max_iter: iteration cap.
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record, whose ``result`` says why it stopped.
 
     Returns:
       :class:`~rmtjax.graphs.Solution` whose ``value`` is the nonnegative iterate ``Z``
@@ -109,4 +117,4 @@ def qp_doubly_stochastic(
     tol = default_tol(A.dtype, tol, f32=1e-4, f64=1e-7)
     max_iter = _pair.check_max_iter(max_iter)
     Z, k, res = _admm(A, B, tol, max_iter)
-    return Solution.classify(Z, k, res, converged=res <= tol)
+    return Solution.classify(Z, k, res, converged=res <= tol).checked("qp_doubly_stochastic", throw)

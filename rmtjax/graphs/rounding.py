@@ -8,7 +8,8 @@ import numpy as np
 import optax
 import scipy.optimize
 
-from rmtjax._checks import check_choice, check_finite, check_square
+from rmtjax._checks import check_choice, check_square
+from rmtjax._solution import check_at_runtime
 
 __all__ = ["ROUNDINGS", "round_to_permutation"]
 
@@ -114,7 +115,7 @@ def round_to_permutation(X: jax.Array, method: str = "auto") -> jax.Array:
       [1, 0]
     """
     check_square(X, "X")
-    check_finite(X, "X")
+    check_at_runtime(jnp.all(jnp.isfinite(X)), "X contains NaN or inf values")
     check_choice(method, "rounding method", ROUNDINGS)
     X = jnp.asarray(X, jnp.result_type(X, float))
     method = _auto() if method == "auto" else method
