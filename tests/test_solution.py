@@ -212,3 +212,17 @@ def test_checked_throw_option():
         sol.checked("isorank", True)
     with pytest.raises(TypeError, match="throw must be True or False"):
         sol.checked("isorank", "yes")
+
+
+def test_solve_fixed_point_throw():
+    def fn(s, delta):
+        return -1 / (0.5 + 0.1j + 1j * delta + s)
+
+    def solve(throw):
+        return solve_fixed_point(fn, 1, eta=0.1, scale=4.0, max_steps=1, throw=throw)
+
+    assert not bool(solve(False).converged[()])
+    with pytest.raises(RuntimeError, match="solve_fixed_point did not converge"):
+        solve(True)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="solve_fixed_point did not converge"):
+        jax.block_until_ready(jax.jit(lambda: solve(True).value)())
