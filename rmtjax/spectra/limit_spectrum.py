@@ -133,7 +133,7 @@ class LimitSpectrum:
         ``m`` lies).
         """
         z = jnp.asarray(z)
-        check_at_runtime(jnp.all(jnp.isfinite(z)), "z contains NaN or inf values")
+        check_finite(z, "z")  # under jit a NaN z is reported by the record: nonfinite
         check_at_runtime(
             jnp.all(jnp.imag(z) >= 0), "z must lie in the closed upper half-plane (Im z >= 0)"
         )
@@ -177,6 +177,8 @@ class LimitSpectrum:
         check_at_runtime(
             jnp.all(jnp.isfinite(eta) & (eta > 0)), "eta must be finite and > 0", detail=eta
         )
+        # A bad eta is reported by its own check (under jit too), not as a bad z.
+        eta = jnp.where(eta > 0, eta, jnp.ones_like(eta))
         return jnp.imag(self.stieltjes(x + 1j * eta, throw=throw)) / jnp.pi
 
     def moments(self, k: int, *, n_points: int = 256) -> Array:

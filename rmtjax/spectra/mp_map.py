@@ -35,7 +35,7 @@ def mp_map(gamma: Any, nu: Any, *, tol: float | None = None, max_steps: int = 30
       V. Marchenko, L. Pastur, Math. USSR-Sbornik 1(4), 1967; J. Silverstein, Z. Bai,
       J. Multivariate Anal. 54(2), 1995, eq. (1.2).
     """
-    gammas = as_ratios([gamma], "gamma")
+    gammas = as_ratios([gamma])
     q = jnp.asarray([0.0, 0.0, 1.0], gammas.dtype)
     return LimitSpectrum.from_coefficients(nu, gammas, 1.0, q, tol=tol, max_steps=max_steps)
 
