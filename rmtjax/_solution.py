@@ -39,7 +39,7 @@ from jax.typing import ArrayLike
 
 from rmtjax._checks import check_positive, is_concrete
 
-__all__ = ["RESULTS", "Solution", "default_tol", "raise_if_failed"]
+__all__ = ["RESULTS", "Solution", "check_at_runtime", "default_tol", "raise_if_failed"]
 
 
 class RESULTS(enum.IntEnum):
@@ -181,6 +181,17 @@ class Solution(NamedTuple):
         io_callback(check, None, self.result, jax.lax.stop_gradient(self.residual), ordered=False)
         return self._replace(value=self.value_or_nan())
 
+    def checked(self, what: str, throw: bool) -> Solution:
+        """``self``, raising first when ``throw`` and a solve failed (optimistix's ``throw=``).
+
+        ``throw=True``: :meth:`error_if_failed` (at once on concrete arrays, when the program
+        runs under ``jit``, with NaN values at failed solves); ``throw=False``: the record as
+        it is, for the caller to inspect ``result``.
+        """
+        if not isinstance(throw, bool):
+            raise TypeError(f"throw must be True or False; got {throw!r}")
+        return self.error_if_failed(what) if throw else self
+
     @property
     def X(self) -> jax.Array:
         """Deprecated alias of :attr:`value` (the similarity matrix of ``rmtjax.graphs``)."""
@@ -226,3 +237,34 @@ def raise_if_failed(sol: Solution, what: str, throw: bool) -> jax.Array:
     if throw:
         return sol.error_if_failed(what).value
     return sol.value_or_nan()
+
+
+def check_at_runtime(
+    ok: ArrayLike, message: str, *, detail: ArrayLike | None = None, error: type = ValueError
+) -> None:
+    """Raise ``error(message)`` unless every entry of ``ok`` is true, under ``jit`` as well.
+
+    The value checks of rmtjax (``eta > 0``, finite inputs, ...) go through this one place. On
+    concrete arrays it raises at once; under tracing (``jit``, ``vmap``, ``grad``) it stages a
+    host check (``jax.experimental.io_callback``) that raises when the program runs, which
+    surfaces as ``jax.errors.JaxRuntimeError`` carrying ``message``.
+
+    Args:
+      ok: bool array, the condition that must hold everywhere.
+      message: what is wrong and what is allowed, naming the argument.
+      detail: an optional value appended as ``"; got ..."`` (e.g. the offending minimum).
+      error: the exception type raised eagerly (under ``jit`` JAX wraps it).
+    """
+    ok = jnp.asarray(ok)
+    detail = None if detail is None else jax.lax.stop_gradient(jnp.asarray(detail))
+    if is_concrete(ok) and (detail is None or is_concrete(detail)):
+        _raise_unless(ok, detail, message=message, error=error)
+        return
+    check = functools.partial(_raise_unless, message=message, error=error)
+    io_callback(check, None, ok, detail, ordered=False)
+
+
+def _raise_unless(ok: ArrayLike, detail: ArrayLike | None, *, message: str, error: type) -> None:
+    if not np.all(np.asarray(ok)):
+        got = "" if detail is None else f"; got {np.asarray(detail).tolist()!r}"
+        raise error(message + got)

@@ -20,7 +20,14 @@ from jax.typing import ArrayLike
 
 from rmtjax._checks import check_choice, is_concrete
 
-__all__ = ["PRESETS", "Activation", "get_activation", "ntk_constants"]
+__all__ = [
+    "PRESETS",
+    "Activation",
+    "clip_unit",
+    "get_activation",
+    "ntk_constants",
+    "unit_tolerance",
+]
 
 _NODES_PER_SIDE = 64
 _ZERO_VARIANCE_RTOL = 1e-12
@@ -186,9 +193,13 @@ class Activation:
 
     @property
     def b(self) -> jax.Array:
-        """``b = E σ'(ξ)``; arctan: 0.977754, relu: 0.856429, quadratic: 0."""
+        """``b = E σ'(ξ)``; arctan: 0.977754, relu: 0.856429, quadratic: 0.
+
+        ``|b| <= 1`` (Stein and Cauchy–Schwarz: ``b = E ξ σ(ξ)``); a quadrature value beyond
+        ``±1`` by round-off (see :func:`clip_unit`) is clipped to ``±1``.
+        """
         nodes, weights = self._rule()
-        return weights @ self._raw_derivative(nodes) / self.sd
+        return clip_unit(weights @ self._raw_derivative(nodes) / self.sd)
 
     @property
     def a(self) -> jax.Array:
@@ -253,6 +264,23 @@ def ntk_constants(a: Any, b: Any, L: int) -> tuple[jax.Array, jax.Array]:
     q = jnp.stack([b2 ** (L - l) for l in range(L + 1)])  # integer powers: smooth at b = 0
     q_minus1 = sum(a ** (L - l) for l in range(L)) - jnp.sum(q[:-1])
     return q_minus1, q
+
+
+def unit_tolerance(dtype: Any) -> float:
+    """Round-off allowance beyond ``|b| = 1``: ``1000 eps`` (float32 1.2e-4, float64 2.2e-13)."""
+    return 1000 * float(jnp.finfo(dtype).eps)
+
+
+def clip_unit(b: Any) -> jax.Array:
+    """``b`` clipped to ``[-1, 1]`` where ``|b| <= 1 + unit_tolerance``; elsewhere unchanged.
+
+    A standardized activation has ``|E σ'(ξ)| <= 1``, so a value just beyond ``±1`` (e.g.
+    ``1.0000002`` for ``tanh(0.01 x)`` in float32) is round-off and means ``±1``; a value
+    further out is left for the callers' range checks to refuse.
+    """
+    b = _as_float(b)
+    near = jnp.abs(b) <= 1 + unit_tolerance(b.dtype)
+    return jnp.where(near, jnp.clip(b, -1, 1), b)
 
 
 def _as_float(x: ArrayLike) -> jax.Array:

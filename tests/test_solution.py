@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rmtjax._solution import RESULTS, Solution, default_tol, raise_if_failed
+from rmtjax._solution import RESULTS, Solution, check_at_runtime, default_tol, raise_if_failed
 from rmtjax.graphs import Solution as GraphsSolution
 from rmtjax.graphs import isorank
 from rmtjax.spectra import Solution as SpectraSolution
@@ -187,3 +187,42 @@ def test_deprecated_x_alias_warns_and_is_the_value():
     with pytest.warns(DeprecationWarning, match=r"Solution\.value"):
         X = sol.X
     assert X is sol.value
+
+
+def test_check_at_runtime_raises_eagerly_under_jit_and_vmap():
+    def positive(x):
+        check_at_runtime(x > 0, "x must be > 0", detail=x)
+        return 2 * x
+
+    with pytest.raises(ValueError, match=r"x must be > 0; got -1.0"):
+        positive(jnp.asarray(-1.0))
+    assert float(jax.jit(positive)(1.0)) == 2.0
+    with pytest.raises(jax.errors.JaxRuntimeError, match="x must be > 0"):
+        jax.block_until_ready(jax.jit(positive)(-1.0))
+    with pytest.raises(jax.errors.JaxRuntimeError, match="x must be > 0"):
+        jax.block_until_ready(jax.jit(jax.vmap(positive))(jnp.array([1.0, -1.0])))
+    assert float(jax.grad(positive)(1.0)) == 2.0  # the check does not block gradients
+
+
+def test_checked_throw_option():
+    A, B = _graphs()
+    sol = isorank(A, B, max_iter=1)
+    assert sol.checked("isorank", False) is sol
+    with pytest.raises(RuntimeError, match="isorank did not converge"):
+        sol.checked("isorank", True)
+    with pytest.raises(TypeError, match="throw must be True or False"):
+        sol.checked("isorank", "yes")
+
+
+def test_solve_fixed_point_throw():
+    def fn(s, delta):
+        return -1 / (0.5 + 0.1j + 1j * delta + s)
+
+    def solve(throw):
+        return solve_fixed_point(fn, 1, eta=0.1, scale=4.0, max_steps=1, throw=throw)
+
+    assert not bool(solve(False).converged[()])
+    with pytest.raises(RuntimeError, match="solve_fixed_point did not converge"):
+        solve(True)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="solve_fixed_point did not converge"):
+        jax.block_until_ready(jax.jit(lambda: solve(True).value)())

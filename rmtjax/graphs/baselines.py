@@ -188,6 +188,7 @@ def isorank(
     *,
     tol: float | None = None,
     max_iter: int = 1000,
+    throw: bool = False,
 ) -> Solution:
     r"""IsoRank similarity: the fixed point of a PageRank-like walk on the product graph,
 
@@ -212,6 +213,9 @@ def isorank(
       alpha: weight of the network term, in ``[0, 1)``.
       tol: stopping tolerance on the residual (default 1e-5 in float32, 1e-11 in float64).
       max_iter: iteration cap.
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record, whose ``result`` says why it stopped.
 
     Returns:
       ``Solution`` with ``X = H X_isorank H`` of shape ``(..., n, n)``, ``iterations``,
@@ -226,7 +230,7 @@ def isorank(
     tol = default_tol(A.dtype, tol, f32=1e-5, f64=1e-11)
     max_iter = _pair.check_max_iter(max_iter)
     X, k, res, ok = _isorank(A, B, jnp.asarray(alpha, A.dtype), tol, max_iter)
-    return Solution.classify(X, k, res, converged=ok)
+    return Solution.classify(X, k, res, converged=ok).checked("isorank", throw)
 
 
 def _walk(A: Graph) -> Callable[[jax.Array], jax.Array]:
@@ -277,6 +281,7 @@ def eigenalign(
     *,
     tol: float | None = None,
     max_iter: int = 1000,
+    throw: bool = False,
 ) -> Solution:
     r"""EigenAlign similarity: the top eigenvector of the alignment matrix
 
@@ -303,6 +308,9 @@ def eigenalign(
       epsilon: mismatch score ``s3``, ``> 0``.
       tol: stopping tolerance on the residual (default 1e-6 in float32, 1e-10 in float64).
       max_iter: iteration cap.
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record, whose ``result`` says why it stopped.
 
     Returns:
       ``Solution`` with ``X = H X_top H`` of shape ``(..., n, n)``, ``iterations``,
@@ -319,7 +327,7 @@ def eigenalign(
     max_iter = _pair.check_max_iter(max_iter)
     scores = jnp.asarray([alpha + epsilon, 1.0 + epsilon, epsilon], A.dtype)
     X, k, res, ok = _eigenalign(A, B, scores, tol, max_iter)
-    return Solution.classify(X, k, res, converged=ok)
+    return Solution.classify(X, k, res, converged=ok).checked("eigenalign", throw)
 
 
 def _eigenalign_step(params: tuple[Graph, Graph, jax.Array], S: _Split) -> _Split:

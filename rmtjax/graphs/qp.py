@@ -88,6 +88,7 @@ def qp_doubly_stochastic(
     seeds: Any = None,
     tol: float | None = None,
     max_iter: int = 5000,
+    throw: bool = False,
 ) -> Solution:
     r"""The full quadratic relaxation of graph matching over doubly stochastic matrices,
 
@@ -112,6 +113,9 @@ def qp_doubly_stochastic(
       seeds: optional pair ``(idx_A, idx_B)`` of known vertex pairs.
       tol: stopping tolerance on the residual (default 1e-4 in float32, 1e-7 in float64).
       max_iter: iteration cap.
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record, whose ``result`` says why it stopped.
 
     Returns:
       :class:`~rmtjax.graphs.Solution` whose ``value`` is the nonnegative iterate ``Z``
@@ -134,4 +138,4 @@ def qp_doubly_stochastic(
         fixed = rows[:, None] | cols[None, :]
         value = value.at[seeds].set(1.0)
     X, k, res, ok = _admm(A, B, fixed, value, tol, max_iter)
-    return Solution.classify(X, k, res, converged=ok)
+    return Solution.classify(X, k, res, converged=ok).checked("qp_doubly_stochastic", throw)

@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rmtjax._checks import check_choice, check_positive, is_concrete
+from rmtjax._checks import check_choice, is_concrete
 from rmtjax._linalg import eigh_stacked
-from rmtjax._solution import Solution
+from rmtjax._solution import Solution, check_at_runtime
 from rmtjax.graphs import _pair
 from rmtjax.graphs.baselines import degree_profile, eigenalign, isorank
 from rmtjax.graphs.metrics import edge_overlap
@@ -57,6 +57,14 @@ def _spectral_parts(A: jax.Array, B: jax.Array, eta: jax.Array) -> tuple[jax.Arr
 def _sandwich(U: jax.Array, M: jax.Array, V: jax.Array) -> jax.Array:
     """``U M V^T`` for batches: the two unavoidable ``n x n`` matmuls."""
     return (U @ M) @ jnp.swapaxes(V, -1, -2)
+
+
+def _check_eta(eta: Any) -> None:
+    """``eta`` finite and ``> 0``: at once on concrete values, under ``jit`` when it runs."""
+    eta = jnp.asarray(eta)
+    check_at_runtime(
+        jnp.all(jnp.isfinite(eta) & (eta > 0)), "eta must be finite and > 0", detail=eta
+    )
 
 
 @jax.jit
@@ -107,7 +115,7 @@ def grampa(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
       (3, 3)
     """
     A, B = _pair.as_float_pair(A, B, "grampa", 6)
-    check_positive(eta, "eta")
+    _check_eta(eta)
     X = _grampa(A, B, jnp.asarray(eta, A.dtype))
     _warn_if_no_signal(A, B, X)
     return X
@@ -169,7 +177,7 @@ def grampa_rowsum(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
       True
     """
     A, B = _pair.as_float_pair(A, B, "grampa_rowsum", 6)
-    check_positive(eta, "eta")
+    _check_eta(eta)
     return _grampa_rowsum(A, B, jnp.asarray(eta, A.dtype))
 
 

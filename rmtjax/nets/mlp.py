@@ -155,10 +155,13 @@ def _output(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
 
 
 def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(d) for d in widths)
-    except TypeError as err:
-        raise TypeError(f"widths must be a sequence of integers; got {widths!r}") from err
+    """``widths`` as a tuple of ints; strings and non-integral entries (``5.7``) are refused."""
+    sequence = isinstance(widths, Sequence | np.ndarray) and not isinstance(widths, str)
+    if not sequence or not all(
+        isinstance(d, int | np.integer) and not isinstance(d, bool) for d in widths
+    ):
+        raise TypeError(f"widths must be a sequence of integers (d_0, ..., d_L); got {widths!r}")
+    widths = tuple(int(d) for d in widths)
     if len(widths) < 2 or min(widths) < 1:
         raise ValueError(f"widths must be (d_0, ..., d_L), L >= 1, all d_l >= 1; got {widths}")
     return widths

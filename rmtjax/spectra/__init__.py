@@ -10,8 +10,10 @@ from rmtjax.spectra.limit_spectrum import LimitSpectrum
 from rmtjax.spectra.measures import (
     DiscreteMeasure,
     MarchenkoPastur,
+    Mixture,
     Semicircle,
     marchenko_pastur,
+    mixture,
     semicircle,
 )
 from rmtjax.spectra.moments import contour_moments
@@ -24,6 +26,7 @@ __all__ = [
     "LimitCurve",
     "LimitSpectrum",
     "MarchenkoPastur",
+    "Mixture",
     "Semicircle",
     "Solution",
     "activation_constants",
@@ -36,6 +39,7 @@ __all__ = [
     "ks_distance",
     "limit_curve",
     "marchenko_pastur",
+    "mixture",
     "mp_map",
     "mp_map_stieltjes",
     "ntk_constants",

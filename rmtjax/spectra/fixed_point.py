@@ -198,6 +198,7 @@ def solve_fixed_point(
     tol: float | None = None,
     max_steps: int = 300,
     dtype: jnp.dtype | None = None,
+    throw: bool = False,
 ) -> Solution:
     """Solve ``s = F(s; z)`` for ``s`` in ``C+^k`` at a spectral parameter with ``Im z = eta``.
 
@@ -222,6 +223,9 @@ def solve_fixed_point(
         float32).
       max_steps: cap on the total number of Newton steps.
       dtype: real dtype of the solve (default: that of ``scale``).
+      throw: ``True``: raise when the solve fails (``RuntimeError`` at once; under ``jit``
+        a ``jax.errors.JaxRuntimeError`` when the program runs); ``False`` (default): return
+        the record (callers such as :func:`~rmtjax.spectra.kernel_stieltjes` decide).
 
     Returns:
       :class:`~rmtjax.spectra.Solution` with ``value = s`` (complex ``(k,)``), ``residual`` the
@@ -260,4 +264,5 @@ def solve_fixed_point(
     x, (converged, iterations, residual) = jax.lax.custom_root(
         root, _to_real(s0), solve, tangent_solve, has_aux=True
     )
-    return Solution.classify(_to_complex(x), iterations, residual, converged=converged > 0)
+    sol = Solution.classify(_to_complex(x), iterations, residual, converged=converged > 0)
+    return sol.checked("solve_fixed_point", throw)

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from rmtjax._checks import check_in_range, is_concrete
-from rmtjax.activations import get_activation, ntk_constants
+from rmtjax.activations import clip_unit, get_activation, ntk_constants, unit_tolerance
+from rmtjax.spectra.kernel import as_ratios
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
 
 __all__ = ["activation_constants", "ck_limit", "ntk_limit"]
@@ -26,8 +27,9 @@ def activation_constants(activation: Any) -> tuple[Array, Array]:
         (possibly traced, for gradients).
 
     Returns:
-      ``(a, b)`` as arrays; ``b`` is checked to lie in ``[-1, 1]`` and ``a >= b^2`` (Jensen)
-      on concrete values.
+      ``(a, b)`` as arrays; ``b`` within round-off of ``±1`` is clipped to ``±1``
+      (:func:`rmtjax.activations.clip_unit`), then checked to lie in ``[-1, 1]``, and
+      ``a >= b^2`` (Jensen) up to the same round-off, on concrete values.
     """
     if isinstance(activation, str):
         activation = get_activation(activation)
@@ -40,11 +42,12 @@ def activation_constants(activation: Any) -> tuple[Array, Array]:
             "activation must be a preset name, an object with .a and .b, or a pair (a, b); "
             f"got {activation!r}"
         )
-    a, b = jnp.asarray(a), jnp.asarray(b)
+    a, b = jnp.asarray(a), clip_unit(b)
     if a.shape or b.shape:
         raise ValueError(f"activation constants must be scalars; got shapes {a.shape}, {b.shape}")
-    check_in_range(b, "activation constant b = E sigma'(xi) (standardised activation)", -1, 1)
-    if is_concrete(a) and is_concrete(b) and not float(a) >= float(b) ** 2 * (1 - 1e-9):
+    check_in_range(b, "activation constant b = E sigma'(xi) (standardized activation)", -1, 1)
+    slack = 1 - unit_tolerance(b.dtype)
+    if is_concrete(a) and is_concrete(b) and not float(a) >= float(b) ** 2 * slack:
         raise ValueError(f"activation constants need a = E sigma'^2 >= b^2; got a={a}, b={b}")
     return a, b
 
@@ -65,7 +68,7 @@ def ck_limit(
 
     Args:
       mu0: limit spectrum of the input Gram matrix ``X_0 X_0^T`` (measure or atoms).
-      gammas: ``(L,)`` ratios ``gamma_l = n / d_l``.
+      gammas: ``(L,)`` ratios ``gamma_l = n / d_l > 0`` (tuple, list or array; may be traced).
       activation: name, ``Activation`` or pair ``(a, b)`` (only ``b`` enters).
       tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
       max_steps: Newton step cap per point.
@@ -78,7 +81,8 @@ def ck_limit(
       linear-width neural networks", NeurIPS 2020, Theorem 3.4.
     """
     _, b = activation_constants(activation)
-    L = jnp.shape(gammas)[0] if jnp.ndim(gammas) == 1 else 0
+    gammas = as_ratios(gammas)
+    L = gammas.shape[0]
     q = jnp.zeros(L + 2, jnp.result_type(b, float)).at[-1].set(1.0)
     return LimitSpectrum.from_coefficients(mu0, gammas, b, q, tol=tol, max_steps=max_steps)
 
@@ -99,7 +103,7 @@ def ntk_limit(
 
     Args:
       mu0: limit spectrum of the input Gram matrix ``X_0 X_0^T`` (measure or atoms).
-      gammas: ``(L,)`` ratios ``gamma_l = n / d_l``.
+      gammas: ``(L,)`` ratios ``gamma_l = n / d_l > 0`` (tuple, list or array; may be traced).
       activation: name, ``Activation`` or pair ``(a, b)``.
       tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
       max_steps: Newton step cap per point.
@@ -111,9 +115,8 @@ def ntk_limit(
       Z. Fan, Z. Wang, NeurIPS 2020, Theorem 3.7.
     """
     a, b = activation_constants(activation)
-    if jnp.ndim(gammas) != 1:
-        raise ValueError(f"gammas must be a 1-D array (L,); got shape {jnp.shape(gammas)}")
-    q_minus1, q = ntk_constants(a, b, int(jnp.shape(gammas)[0]))
+    gammas = as_ratios(gammas)
+    q_minus1, q = ntk_constants(a, b, gammas.shape[0])
     return LimitSpectrum.from_coefficients(
         mu0, gammas, b, jnp.concatenate([q_minus1[None], q]), tol=tol, max_steps=max_steps
     )

@@ -15,9 +15,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmtjax._checks import check_finite, check_in_range, check_positive, is_concrete
-from rmtjax._solution import Solution, default_tol, raise_if_failed
-from rmtjax.spectra.kernel import as_measure, kernel_solve, layer_bounds
-from rmtjax.spectra.measures import DiscreteMeasure
+from rmtjax._solution import Solution, check_at_runtime, default_tol, raise_if_failed
+from rmtjax.spectra.edges import solve_edges
+from rmtjax.spectra.kernel import (
+    as_measure,
+    as_ratios,
+    cast_measure,
+    kernel_solve,
+    layer_bounds,
+    measure_dtype,
+)
 from rmtjax.spectra.moments import contour_moments
 
 __all__ = ["LimitSpectrum"]
@@ -43,7 +50,9 @@ class LimitSpectrum:
     :meth:`from_coefficients`. A pytree: it passes through ``jit``/``vmap``/``grad``.
 
     Attributes:
-      mu0: input spectrum (:class:`~rmtjax.spectra.DiscreteMeasure`).
+      mu0: input law: a :class:`~rmtjax.spectra.DiscreteMeasure` or any measure with
+        ``stieltjes``, ``mean`` and ``bounds`` (``marchenko_pastur``, ``semicircle``,
+        ``mixture``).
       gammas: ``(L,)`` ratios ``n/d_l``.
       b: activation constant ``E sigma'(xi)``.
       q: ``(L + 2,)`` coefficients ``(q_{-1}, q_0, ..., q_L)``.
@@ -51,7 +60,7 @@ class LimitSpectrum:
       max_steps: Newton step cap per point.
     """
 
-    mu0: DiscreteMeasure
+    mu0: Any
     gammas: Array
     b: Array
     q: Array
@@ -79,11 +88,12 @@ class LimitSpectrum:
           tol: solver tolerance (None: dtype default).
           max_steps: Newton step cap per point.
         """
+        if tol is not None:
+            check_positive(tol, "tol")
+            tol = float(tol)
+        _check_count(max_steps, "max_steps", 1)
         mu0 = as_measure(mu0)
-        gammas = jnp.asarray(gammas)
-        if gammas.ndim != 1 or gammas.shape[0] == 0:
-            raise ValueError(f"gammas must be a non-empty 1-D array (L,); got shape {gammas.shape}")
-        check_positive(gammas, "gammas")
+        gammas = as_ratios(gammas)
         check_in_range(b, "b", -1.0, 1.0)
         q = jnp.asarray(q)
         L = gammas.shape[0]
@@ -91,11 +101,9 @@ class LimitSpectrum:
             raise ValueError(f"q must have shape (L + 2,) = ({L + 2},); got {q.shape}")
         check_finite(q, "q")
         check_positive(q[1:], "q[0:]", allow_zero=True)
-        dt = jnp.result_type(mu0.atoms.dtype, gammas.dtype, q.dtype, float)
+        dt = jnp.result_type(measure_dtype(mu0), gammas.dtype, q.dtype, float)
         return cls(
-            mu0=DiscreteMeasure.tree_unflatten(
-                None, (mu0.atoms.astype(dt), mu0.weights.astype(dt))
-            ),
+            mu0=cast_measure(mu0, dt),
             gammas=gammas.astype(dt),
             b=jnp.asarray(b, dt),
             q=q.astype(dt),
@@ -125,9 +133,10 @@ class LimitSpectrum:
         ``m`` lies).
         """
         z = jnp.asarray(z)
-        check_finite(z, "z")
-        if is_concrete(z) and bool(np.any(np.imag(np.asarray(z)) < 0)):
-            raise ValueError("z must lie in the closed upper half-plane (Im z >= 0)")
+        check_finite(z, "z")  # under jit a NaN z is reported by the record: nonfinite
+        check_at_runtime(
+            jnp.all(jnp.imag(z) >= 0), "z must lie in the closed upper half-plane (Im z >= 0)"
+        )
         cdt = jnp.result_type(self.q.dtype, jnp.complex64)
         z = z.astype(jnp.result_type(z.dtype, cdt))
         zvec = jnp.zeros((*z.shape, self.depth + 2), z.dtype) + self.q
@@ -161,11 +170,16 @@ class LimitSpectrum:
         x = jnp.asarray(x)
         if jnp.iscomplexobj(x):
             raise TypeError("x must be real; pass complex points to stieltjes()")
-        check_finite(x, "x")
+        check_at_runtime(jnp.all(jnp.isfinite(x)), "x contains NaN or inf values")
         if eta is None:
             return jnp.maximum(jnp.imag(self.stieltjes(x, throw=throw)), 0.0) / jnp.pi
-        check_positive(eta, "eta")
-        return jnp.imag(self.stieltjes(x + 1j * jnp.asarray(eta), throw=throw)) / jnp.pi
+        eta = jnp.asarray(eta)
+        check_at_runtime(
+            jnp.all(jnp.isfinite(eta) & (eta > 0)), "eta must be finite and > 0", detail=eta
+        )
+        # A bad eta is reported by its own check (under jit too), not as a bad z.
+        eta = jnp.where(eta > 0, eta, jnp.ones_like(eta))
+        return jnp.imag(self.stieltjes(x + 1j * eta, throw=throw)) / jnp.pi
 
     def moments(self, k: int, *, n_points: int = 256) -> Array:
         """Moments ``(m_0, ..., m_k)``, ``m_j = ∫ x^j dmu``, by the contour trapezoid rule.
@@ -179,6 +193,43 @@ class LimitSpectrum:
             self.stieltjes, k, center=(lo + hi) / 2, radius=radius, n_points=n_points
         )
 
+    def edges(self, *, intervals: int | None = None, grid: int = 1024, throw: bool = True) -> Array:
+        """Support edges as roots of the edge equation, ``(n_intervals, 2)``; differentiable.
+
+        Each edge ``x_e`` solves, jointly with the real fixed point ``s_e``, ``F(s, x) = s``
+        and ``det(I - ∂F/∂s) = 0`` (the fixed point folds there); Newton steps start from the
+        numeric edges of :meth:`support` and the root is differentiated implicitly (see
+        :func:`rmtjax.spectra.edges.solve_edges`), so ``jax.grad`` of an edge with respect to
+        the ratios, the activation constants or the input law is exact. For the MP law
+        (``b = 0``, ``L = 1``, ``mu0 = delta_1``) the edges are ``(1 ± sqrt(gamma))^2``.
+
+        Args:
+          intervals: the number of support intervals. None: found by :meth:`support` on the
+            values (concrete, or under ``grad`` outside ``jit``); an int makes the scan
+            jittable (one scan on ``grid`` cells; a different count found is an error).
+          grid: scan cells (as in :meth:`support`).
+          throw: raise when an edge solve fails (at once, or under ``jit`` when the program
+            runs), else NaN there.
+        """
+        _check_count(grid, "grid", 2)
+        primal = jax.lax.stop_gradient(self)
+        lo, hi = primal.bounds()
+        reach = 2 * (hi - lo) / grid
+        if intervals is None:
+            if not is_concrete(primal.q):
+                raise TypeError(
+                    "edges() under jit needs intervals=<number of support intervals> "
+                    "(the scan's size must be static)"
+                )
+            seeds, found = jnp.asarray(primal.support(grid=grid), self.q.dtype), None
+        else:
+            _check_count(intervals, "intervals", 1)
+            seeds, found = _scan(primal, intervals, grid)
+        sol = solve_edges(self, seeds, reach, tol=self.tol)
+        if found is not None:
+            sol = sol.derive(diverged=found != 2 * intervals)
+        return raise_if_failed(sol, "LimitSpectrum.edges", throw)
+
     def support(self, *, grid: int = 1024, bisections: int = 48) -> np.ndarray:
         """Edges of the support of the absolutely continuous part, ``(n_intervals, 2)``.
 
@@ -189,8 +240,13 @@ class LimitSpectrum:
         spacing are not resolved. Concrete spectra only (the number of intervals is
         data-dependent).
         """
+        _check_count(grid, "grid", 2)
+        _check_count(bisections, "bisections", 0)
         if not is_concrete(self.q):
-            raise TypeError("support() needs concrete values (not inside jit/vmap/grad)")
+            raise TypeError(
+                "support() needs concrete values (not inside jit/vmap/grad); "
+                "use edges(intervals=...) there"
+            )
         dt = self.q.dtype
         lo, hi = (float(v) for v in self.bounds())
         for _ in range(4):
@@ -232,3 +288,25 @@ def _bisect(spec: LimitSpectrum, left: Array, right: Array, n: int) -> Array:
         same = _inside(spec, mid) == left_in
         a, b = jnp.where(same, mid, a), jnp.where(same, b, mid)
     return (a + b) / 2
+
+
+def _check_count(value: Any, name: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+
+
+def _scan(spec: LimitSpectrum, intervals: int, grid: int) -> tuple[Array, Array]:
+    """Jittable numeric edges: one scan of :meth:`LimitSpectrum.bounds` on ``grid`` cells.
+
+    Returns ``(seeds (intervals, 2), found)`` with ``found`` the number of changes between
+    inside and outside (``2 * intervals`` when the count is right).
+    """
+    lo, hi = spec.bounds()
+    xs = lo + (hi - lo) * (jnp.arange(grid) + 0.5) / grid
+    # The bounds themselves count as outside (an edge may sit on them, as for MP).
+    inside = jnp.pad(_inside(spec, xs), 1)
+    xs = jnp.concatenate([lo[None], xs, hi[None]])
+    change = inside[1:] != inside[:-1]
+    idx = jnp.nonzero(change, size=2 * intervals, fill_value=0)[0]
+    edges = _bisect(spec, xs[idx], xs[idx + 1], 48)
+    return edges.reshape(intervals, 2), jnp.sum(change)

@@ -8,6 +8,7 @@ Convention (the docs page "Mathematics and conventions"): ``m(z) = ∫ dmu(x) / 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -20,16 +21,25 @@ from rmtjax._linalg import eigvalsh
 __all__ = [
     "DiscreteMeasure",
     "MarchenkoPastur",
+    "Mixture",
     "Semicircle",
     "marchenko_pastur",
+    "mixture",
     "semicircle",
 ]
 
 Array = jax.Array
 
 
-def _as_float(x: Any) -> Array:
+def _as_float(x: Any, name: str = "x") -> Array:
+    """``x`` as a real floating array; strings and complex values raise ``TypeError``."""
+    if isinstance(x, str | bytes):
+        raise TypeError(f"{name} must be a real number or array; got the string {x!r}")
     x = jnp.asarray(x)
+    if jnp.iscomplexobj(x):
+        raise TypeError(f"{name} must be real; got complex dtype {x.dtype} (imaginary parts)")
+    if not (jnp.issubdtype(x.dtype, jnp.number) or x.dtype == bool):
+        raise TypeError(f"{name} must be a real number or array; got dtype {x.dtype}")
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
 
 
@@ -59,13 +69,13 @@ class DiscreteMeasure:
     weights: Array
 
     def __init__(self, atoms: Any, weights: Any = None) -> None:
-        atoms = _as_float(atoms)
+        atoms = _as_float(atoms, "atoms")
         if atoms.ndim != 1 or atoms.shape[0] == 0:
             raise ValueError(f"atoms must be a non-empty 1-D array; got shape {atoms.shape}")
         check_finite(atoms, "atoms")
         if weights is None:
             weights = jnp.full(atoms.shape, 1.0 / atoms.shape[0], atoms.dtype)
-        weights = _as_float(weights).astype(atoms.dtype)
+        weights = _as_float(weights, "weights").astype(atoms.dtype)
         if weights.shape != atoms.shape:
             raise ValueError(
                 f"weights must have the shape of atoms {atoms.shape}; got {weights.shape}"
@@ -99,7 +109,7 @@ class DiscreteMeasure:
         Returns:
           The measure ``(1/n) sum_i delta_{lambda_i(X X^T)}`` (n atoms, clipped at 0).
         """
-        X = _as_float(X)
+        X = _as_float(X, "X")
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D (n, d) matrix; got shape {X.shape}")
         check_finite(X, "X")
@@ -109,7 +119,7 @@ class DiscreteMeasure:
     @classmethod
     def from_kernel(cls, K: Any) -> DiscreteMeasure:
         """Empirical spectral measure of a symmetric kernel matrix ``K: (n, n)``."""
-        K = _as_float(K)
+        K = _as_float(K, "K")
         check_square(K, "K")
         check_finite(K, "K")
         return cls(eigvalsh(K))
@@ -118,6 +128,14 @@ class DiscreteMeasure:
         """``m(z) = sum_i w_i / (x_i - z)`` for ``z`` of any shape (complex result)."""
         z = _as_complex(z)
         return jnp.sum(self.weights / (self.atoms - z[..., None]), axis=-1)
+
+    def mean(self) -> Array:
+        """``sum_i w_i x_i``."""
+        return jnp.sum(self.weights * self.atoms)
+
+    def bounds(self) -> tuple[Array, Array]:
+        """``(min_i x_i, max_i x_i)``, an interval that holds the support."""
+        return jnp.min(self.atoms), jnp.max(self.atoms)
 
     def moments(self, k: int) -> Array:
         """Moments ``(m_0, ..., m_k)`` with ``m_j = sum_i w_i x_i^j``; shape ``(k + 1,)``."""
@@ -182,6 +200,14 @@ class MarchenkoPastur:
         rho = jnp.sqrt((b - safe) * (safe - a)) / (2 * jnp.pi * self.gamma * safe)
         return jnp.where(inside, rho, 0.0)
 
+    def mean(self) -> Array:
+        """The mean, 1."""
+        return jnp.ones_like(self.gamma)
+
+    def bounds(self) -> tuple[Array, Array]:
+        """``(0, b)``, an interval that holds the support (with the atom at 0)."""
+        return jnp.zeros_like(self.gamma), self.edges()[1]
+
     def atom_at_zero(self) -> Array:
         """Mass ``(1 - 1/gamma)_+`` of the atom at 0."""
         return jnp.maximum(1 - 1 / self.gamma, 0.0)
@@ -211,6 +237,15 @@ class Semicircle:
         edge = 2 * jnp.sqrt(self.var)
         return (-z + _sqrt_product(z, -edge, edge)) / (2 * self.var)
 
+    def mean(self) -> Array:
+        """The mean, 0."""
+        return jnp.zeros_like(self.var)
+
+    def bounds(self) -> tuple[Array, Array]:
+        """``(-2 sqrt(var), 2 sqrt(var))``."""
+        edge = 2 * jnp.sqrt(self.var)
+        return -edge, edge
+
     def density(self, x: Any) -> Array:
         """Density at real ``x``."""
         x = _as_float(x)
@@ -222,13 +257,84 @@ class Semicircle:
         return np.asarray([[-edge, edge]])
 
 
+def _scalar(x: Any, name: str) -> Array:
+    x = _as_float(x, name)
+    if x.shape:
+        raise ValueError(f"{name} must be a scalar; got shape {x.shape}")
+    check_positive(x, name)
+    return x
+
+
 def marchenko_pastur(gamma: Any) -> MarchenkoPastur:
     """The Marchenko–Pastur law with ratio ``gamma = n/d > 0`` (see :class:`MarchenkoPastur`)."""
-    check_positive(gamma, "gamma")
-    return MarchenkoPastur(_as_float(gamma))
+    return MarchenkoPastur(_scalar(gamma, "gamma"))
 
 
 def semicircle(var: Any = 1.0) -> Semicircle:
     """The semicircle law with variance ``var > 0`` (see :class:`Semicircle`)."""
-    check_positive(var, "var")
-    return Semicircle(_as_float(var))
+    return Semicircle(_scalar(var, "var"))
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=["components", "weights"], meta_fields=[]
+)
+@dataclasses.dataclass(frozen=True)
+class Mixture:
+    """A mixture ``mu = sum_i p_i mu_i`` of measures (atoms, Marchenko–Pastur, semicircle, ...).
+
+    ``m_mu(z) = sum_i p_i m_{mu_i}(z)``; the mean and the bounds of the support combine the
+    same way. Build one with :func:`mixture`.
+
+    Attributes:
+      components: tuple of measures, each with ``stieltjes``, ``mean`` and ``bounds``.
+      weights: ``(k,)`` mixing weights ``p_i >= 0`` summing to 1.
+    """
+
+    components: tuple[Any, ...]
+    weights: Array
+
+    def stieltjes(self, z: Any) -> Array:
+        """``m(z) = sum_i p_i m_i(z)`` for ``z`` of any shape."""
+        z = _as_complex(z)
+        return sum(p * mu.stieltjes(z) for p, mu in zip(self.weights, self.components, strict=True))
+
+    def mean(self) -> Array:
+        """``sum_i p_i mean(mu_i)``."""
+        return sum(p * mu.mean() for p, mu in zip(self.weights, self.components, strict=True))
+
+    def bounds(self) -> tuple[Array, Array]:
+        """The smallest interval that holds every component's bounds."""
+        lows, highs = zip(*(mu.bounds() for mu in self.components), strict=True)
+        return jnp.min(jnp.stack(lows)), jnp.max(jnp.stack(highs))
+
+
+def mixture(components: Any, weights: Any = None) -> Mixture:
+    """The mixture ``sum_i p_i mu_i`` (equal weights by default; see :class:`Mixture`).
+
+    Args:
+      components: a non-empty sequence of measures, each with ``.stieltjes``, ``.mean`` and
+        ``.bounds`` (:class:`DiscreteMeasure`, :class:`MarchenkoPastur`, :class:`Semicircle`,
+        :class:`Mixture`).
+      weights: ``(k,)`` non-negative weights summing to 1.
+
+    Example:
+      >>> mu = mixture([DiscreteMeasure([0.0]), marchenko_pastur(0.5)], [0.2, 0.8])
+      >>> round(float(mu.mean()), 6)
+      0.8
+    """
+    components = tuple(components) if isinstance(components, list | tuple) else None
+    if not components:
+        raise TypeError("components must be a non-empty list or tuple of measures")
+    for i, mu in enumerate(components):
+        if not all(hasattr(mu, attr) for attr in ("stieltjes", "mean", "bounds")):
+            raise TypeError(
+                f"components[{i}] must be a measure with stieltjes, mean and bounds; got {mu!r}"
+            )
+    k = len(components)
+    weights = jnp.full((k,), 1.0 / k) if weights is None else _as_float(weights, "weights")
+    if weights.shape != (k,):
+        raise ValueError(f"weights must have shape ({k},) like components; got {weights.shape}")
+    check_positive(weights, "weights", allow_zero=True)
+    if is_concrete(weights) and abs(float(np.sum(np.asarray(weights))) - 1) > 1e-6:
+        raise ValueError(f"weights must sum to 1; got sum {float(np.sum(np.asarray(weights))):.8g}")
+    return Mixture(components, weights)

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rmtjax.spectra.kernel import as_ratios
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
 
 __all__ = ["mp_map", "mp_map_stieltjes"]
@@ -25,7 +26,8 @@ def mp_map(gamma: Any, nu: Any, *, tol: float | None = None, max_steps: int = 30
 
     Args:
       gamma: ratio ``n/d > 0``.
-      nu: a :class:`~rmtjax.spectra.DiscreteMeasure` on ``[0, ∞)`` or a 1-D array of atoms.
+      nu: a :class:`~rmtjax.spectra.DiscreteMeasure` on ``[0, ∞)``, a 1-D array of atoms, or
+        any measure with ``stieltjes``, ``mean`` and ``bounds`` (``marchenko_pastur``, ...).
       tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
       max_steps: Newton step cap per point.
 
@@ -33,8 +35,8 @@ def mp_map(gamma: Any, nu: Any, *, tol: float | None = None, max_steps: int = 30
       V. Marchenko, L. Pastur, Math. USSR-Sbornik 1(4), 1967; J. Silverstein, Z. Bai,
       J. Multivariate Anal. 54(2), 1995, eq. (1.2).
     """
-    gammas = jnp.reshape(jnp.asarray(gamma), (1,))
-    q = jnp.asarray([0.0, 0.0, 1.0], jnp.result_type(gammas, float))
+    gammas = as_ratios([gamma])
+    q = jnp.asarray([0.0, 0.0, 1.0], gammas.dtype)
     return LimitSpectrum.from_coefficients(nu, gammas, 1.0, q, tol=tol, max_steps=max_steps)
 
 
@@ -56,7 +58,8 @@ def mp_map_stieltjes(
     Args:
       z: complex array, any shape, closed upper half-plane (real ``z``: boundary values).
       gamma: ratio ``n/d > 0``.
-      nu: a :class:`~rmtjax.spectra.DiscreteMeasure` on ``[0, ∞)`` or a 1-D array of atoms.
+      nu: a :class:`~rmtjax.spectra.DiscreteMeasure` on ``[0, ∞)``, a 1-D array of atoms, or
+        any measure with ``stieltjes``, ``mean`` and ``bounds`` (``marchenko_pastur``, ...).
       tol: solver tolerance (None: 1e-12 float64, 1e-5 float32).
       max_steps: Newton step cap per point.
       throw: raise on an unconverged point (``RuntimeError`` at once; under ``jit`` a
