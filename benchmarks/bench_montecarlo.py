@@ -53,7 +53,7 @@ def numpy_overlap_trial(
     The same law as :func:`rmtjax.graphs.models.correlated_erdos_renyi` with common random
     numbers over ``deltas`` (one uniform matrix ``u`` per trial): ``A_ij = [u_ij < q]``,
     ``B0_ij = [u_ij < (1 - delta) q] or [q <= u_ij < q (1 + delta)]`` for ``i < j``,
-    symmetrised. ``B0`` is drawn un-permuted (the JAX trial permutes and un-permutes it).
+    symmetrized. ``B0`` is drawn un-permuted (the JAX trial permutes and un-permutes it).
     Eigenvalues in decreasing order, 1-based ``INDEX``, as in the experiment.
     """
     u = rng.random((n, n), dtype=np.float32)

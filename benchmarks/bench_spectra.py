@@ -7,7 +7,7 @@
    target: at least 10x faster. ``extra`` reports the largest density difference and the
    time of our unbiased ``eta = 0`` density on the same grid.
 2. ``thinning_1e4_atoms``: CK density with mu0 an empirical spectrum of 10^4 atoms (exact
-   weights) vs the same solve on 100 quantile-thinned atoms (SPECTRODE's discretisation);
+   weights) vs the same solve on 100 quantile-thinned atoms (SPECTRODE's discretization);
    ``extra`` reports the density error thinning causes. Target: the cost grows at most
    linearly with the number of atoms (ratio <= atoms / 100).
 """
@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks._harness import Case
 
 GAMMAS_L5 = (0.5, 1.0, 1.5, 0.8, 1.2)
-ARCTAN_AB = (1.111850, 0.977754)  # standardised arctan (DESIGN §5)
+ARCTAN_AB = (1.111850, 0.977754)  # standardized arctan (DESIGN §5)
 ETA = 1e-3
 TOL = 1e-10
 

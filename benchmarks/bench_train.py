@@ -2,11 +2,11 @@
 
 - ``train_tracking_overhead``: :func:`rmtjax.nets.train.train` (full-batch AdamW, tracking
   CK and NTK eigendecompositions, outliers, label fractions and R² at steps 0, 50, 100, …)
-  against the floor of the same optimisation without any tracking: a hand-written forward
+  against the floor of the same optimization without any tracking: a hand-written forward
   pass of the same network and ``optax.adamw`` steps in one jitted ``lax.scan``. Issue
   target: ``ratio <= 1.5`` on CPU at the experiment's sizes (``quick=False``: n = 1000,
   d_0 = d_l = 800, L = 3, 200 steps; tracking at steps 0, 50, …, 200 plus the empirical
-  bulk edges at initialisation). ``quick=True`` (n = 384, d = 300, 100 steps) gets target
+  bulk edges at initialization). ``quick=True`` (n = 384, d = 300, 100 steps) gets target
   2.5: a tracking point costs two ``O(n³)`` eigendecompositions against ``O(n d²)`` per step,
   and at small sizes the eigendecompositions run far below peak (measured on 2 cores: one
   tracking point ≈ one 50-step segment at n = 256, d = 200), so the ratio there says little

@@ -85,7 +85,7 @@ def skipped_row(module: str, name: str, size: str, reason: str) -> dict[str, Any
 def machine_info(profile: str = "") -> dict[str, Any]:
     """What the numbers were measured on: CPU, cores, versions, backend, devices, dtype, BLAS.
 
-    Imports JAX (and so initialises its backend).
+    Imports JAX (and so initializes its backend).
     """
     import jax
     import jax.numpy as jnp

@@ -1,7 +1,7 @@
-"""De-anonymise a real network: match a noisy, relabelled copy back to the original with GRAMPA.
+"""De-anonymize a real network: match a noisy, relabelled copy back to the original with GRAMPA.
 
 A social network shipped with networkx (by default the Les Misérables co-appearance graph, 77
-characters, 254 edges) is "anonymised": a fraction of its edges is deleted, as many new edges
+characters, 254 edges) is "anonymized": a fraction of its edges is deleted, as many new edges
 are added at random, and the vertices get a secret random relabelling. GRAMPA matches the copy
 back to the original from the graph structure alone, then projected-power refinement polishes
 the matching. Printed: the fraction of vertices whose identity is recovered, and the edge
@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graph", choices=sorted(GRAPHS), default="les_miserables")
     parser.add_argument("--noise", type=float, default=0.05, help="fraction of edges rewired")
-    parser.add_argument("--eta", type=float, default=0.2, help="GRAMPA regularisation")
+    parser.add_argument("--eta", type=float, default=0.2, help="GRAMPA regularization")
     parser.add_argument("--refine-steps", type=int, default=20, help="projected-power steps")
     parser.add_argument("--seeds", type=float, default=0.0, help="fraction of known pairs")
     parser.add_argument("--seed", type=int, default=0)
@@ -62,7 +62,7 @@ def main() -> None:
     known = np.random.default_rng(args.seed).permutation(A.shape[0])[: round(args.seeds * len(A))]
     seeds = (known, perm[known]) if known.size else None
     print(
-        f"{args.graph}: {A.shape[0]} vertices, {int(A.sum()) // 2} edges; anonymised copy: "
+        f"{args.graph}: {A.shape[0]} vertices, {int(A.sum()) // 2} edges; anonymized copy: "
         f"{round(args.noise * A.sum() / 2)} edges deleted and as many added, vertices relabelled"
     )
     print(f"{twins(A)} vertices have a twin with the same neighbours (indistinguishable)")

@@ -1,7 +1,7 @@
-"""Standardised activations and their Gaussian constants (b, a, NTK weights q).
+"""Standardized activations and their Gaussian constants (b, a, NTK weights q).
 
-An activation is used through its standardisation ``σ = (g − E g(ξ)) / sd g(ξ)`` with
-``ξ ~ N(0, 1)``, so that ``E σ(ξ) = 0`` and ``E σ(ξ)² = 1`` (the normalisation of Fan and
+An activation is used through its standardization ``σ = (g − E g(ξ)) / sd g(ξ)`` with
+``ξ ~ N(0, 1)``, so that ``E σ(ξ) = 0`` and ``E σ(ξ)² = 1`` (the normalization of Fan and
 Wang). The constants ``b = E σ'(ξ)`` and ``a = E σ'(ξ)²`` fix the limit spectra of the
 Conjugate Kernel and the Neural Tangent Kernel.
 """
@@ -38,7 +38,7 @@ def _half_range_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss rule for the weight ``φ(x) = exp(-x²/2)/sqrt(2π)`` on ``[0, ∞)`` (mass 1/2).
 
     The recurrence coefficients come from the Lanczos process (with full
-    reorthogonalisation) on a composite Gauss–Legendre discretisation of the weight; the nodes
+    reorthogonalization) on a composite Gauss–Legendre discretization of the weight; the nodes
     are the eigenvalues of the Jacobi matrix and the weights the Christoffel numbers
     ``1 / Σ_k p_k(x_i)²`` (relatively accurate even for the tiny weights of the far nodes).
     The rule integrates ``x^k φ(x)`` on the half-line exactly (to ~1e-14) for ``k < 2n``.
@@ -83,7 +83,7 @@ def _gauss_rule() -> tuple[np.ndarray, np.ndarray]:
 
 @jax.tree_util.register_pytree_node_class
 class Activation:
-    """A standardised activation ``σ(x) = (g(x, *params) − E g(ξ)) / sd g(ξ)``, ``ξ ~ N(0, 1)``.
+    """A standardized activation ``σ(x) = (g(x, *params) − E g(ξ)) / sd g(ξ)``, ``ξ ~ N(0, 1)``.
 
     Build one with :meth:`Activation.standardized` or :func:`get_activation`. The object is a
     pytree whose leaves are ``params``, so ``jax.grad`` flows through ``b``, ``a``, ``sd`` and
@@ -118,7 +118,7 @@ class Activation:
     def standardized(
         cls, g: Callable[..., jax.Array], *params: Any, name: str | None = None
     ) -> Activation:
-        """Standardise ``g`` so that ``E σ(ξ) = 0`` and ``E σ(ξ)² = 1`` for ``ξ ~ N(0, 1)``.
+        """Standardize ``g`` so that ``E σ(ξ) = 0`` and ``E σ(ξ)² = 1`` for ``ξ ~ N(0, 1)``.
 
         ``σ = (g − E g(ξ)) / sd g(ξ)``. ``g(x, *params)`` must act elementwise on arrays and be
         differentiable almost everywhere (``σ'`` is taken with ``jax.jvp``).
@@ -130,14 +130,14 @@ class Activation:
           name: optional label.
 
         Returns:
-          The standardised :class:`Activation`.
+          The standardized :class:`Activation`.
 
         Raises:
           ValueError: when ``Var g(ξ)`` is zero or not finite (checked for concrete params).
 
         References:
           Z. Fan and Z. Wang, "Spectra of the Conjugate Kernel and Neural Tangent Kernel for
-          linear-width neural networks", NeurIPS 2020, Assumption 3.2 (σ normalised).
+          linear-width neural networks", NeurIPS 2020, Assumption 3.2 (σ normalized).
 
         Examples:
           >>> act = Activation.standardized(jnp.arctan)
@@ -153,12 +153,12 @@ class Activation:
             label = name or getattr(g, "__name__", "g")
             if not (np.isfinite(var) and np.isfinite(mean)):
                 raise ValueError(
-                    f"activation {label!r} cannot be standardised: E g(ξ) or Var g(ξ) is not "
+                    f"activation {label!r} cannot be standardized: E g(ξ) or Var g(ξ) is not "
                     "finite for ξ ~ N(0, 1)"
                 )
             if var <= _ZERO_VARIANCE_RTOL * max(second, np.finfo(float).tiny):
                 raise ValueError(
-                    f"activation {label!r} cannot be standardised: Var g(ξ) = {var:.3g} is zero "
+                    f"activation {label!r} cannot be standardized: Var g(ξ) = {var:.3g} is zero "
                     "for ξ ~ N(0, 1) (constant function)"
                 )
         return act
@@ -183,12 +183,12 @@ class Activation:
 
     @property
     def mean(self) -> jax.Array:
-        """``E g(ξ)`` (the shift of the standardisation)."""
+        """``E g(ξ)`` (the shift of the standardization)."""
         return self._raw_moments()[0]
 
     @property
     def sd(self) -> jax.Array:
-        """``sd g(ξ)`` (the scale of the standardisation); arctan: 0.670597."""
+        """``sd g(ξ)`` (the scale of the standardization); arctan: 0.670597."""
         return jnp.sqrt(self._raw_moments()[1])
 
     @property
@@ -239,7 +239,7 @@ class Activation:
         return ntk_constants(self.a, self.b, int(L))
 
 
-def ntk_constants(a: Any, b: Any, L: int) -> tuple[jax.Array, jax.Array]:
+def ntk_constants(a: ArrayLike, b: ArrayLike, L: int) -> tuple[jax.Array, jax.Array]:
     """NTK coefficients ``q_{-1}`` and ``(q_0, ..., q_L)`` of Fan & Wang.
 
     ``q_{-1} = sum_{l=0}^{L-1} (a^{L-l} - b^{2(L-l)})``, ``q_l = b^{2(L-l)}`` (so ``q_L = 1``),
@@ -271,7 +271,7 @@ def unit_tolerance(dtype: Any) -> float:
     return 1000 * float(jnp.finfo(dtype).eps)
 
 
-def clip_unit(b: Any) -> jax.Array:
+def clip_unit(b: ArrayLike) -> jax.Array:
     """``b`` clipped to ``[-1, 1]`` where ``|b| <= 1 + unit_tolerance``; elsewhere unchanged.
 
     A standardized activation has ``|E σ'(ξ)| <= 1``, so a value just beyond ``±1`` (e.g.
@@ -307,10 +307,10 @@ PRESETS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def get_activation(spec: str | Activation) -> Activation:
-    """Resolve an activation spec: a preset name (standardised) or an :class:`Activation`.
+    """Resolve an activation spec: a preset name (standardized) or an :class:`Activation`.
 
     Presets: ``"arctan"``, ``"tanh"``, ``"erf"``, ``"relu"``, ``"softplus"``, ``"quadratic"``
-    (standardised ``x²``, i.e. ``(x² − 1)/√2`` with ``b = 0``).
+    (standardized ``x²``, i.e. ``(x² − 1)/√2`` with ``b = 0``).
 
     Args:
       spec: preset name or an :class:`Activation` (returned unchanged).

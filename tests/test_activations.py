@@ -19,7 +19,7 @@ def _gauss_expect(f):
 
 
 def test_arctan_reference_constants(x64):
-    """DESIGN §5 reference: standardised arctan has sd 0.670597, b 0.977754, a 1.111850."""
+    """DESIGN §5 reference: standardized arctan has sd 0.670597, b 0.977754, a 1.111850."""
     act = get_activation("arctan")
     assert abs(float(act.sd) - 0.670597) < 1e-6
     assert abs(float(act.b) - 0.977754) < 1e-6
@@ -56,7 +56,7 @@ def test_quadratic_closed_form(x64):
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_presets_standardised_against_scipy(x64, name):
+def test_presets_standardized_against_scipy(x64, name):
     """E σ(ξ) = 0, E σ(ξ)² = 1, and b, a agree with adaptive scipy quadrature."""
     act = get_activation(name)
     sigma_jit, dsigma_jit = jax.jit(act), jax.jit(act.derivative)
@@ -166,6 +166,6 @@ def test_get_activation_passthrough_and_errors():
         (lambda x: jnp.exp(x**4), "not finite"),
     ],
 )
-def test_unnormalisable_activation_raises(g, match):
+def test_unnormalizable_activation_raises(g, match):
     with pytest.raises(ValueError, match=match):
         Activation.standardized(g)

@@ -65,7 +65,7 @@ def test_list_is_fast_and_names_every_module():
     assert "montecarlo" in listed and "scaling" in listed
 
 
-def test_fake_cases_measured_formatted_and_serialised(tmp_path):
+def test_fake_cases_measured_formatted_and_serialized(tmp_path):
     fast = Case(
         "fast_vs_slow",
         "n=1",

@@ -2,7 +2,7 @@
 
 Inputs ``X`` (``n × d_0``, rows ``N(0, I/d_0)``, drawn once from the seed) go through
 ``trials`` independent random networks ``X_l = σ(X_{l-1} W_lᵀ)/sqrt(d_l)`` (Fan–Wang
-parameterisation, ``σ`` the standardised activation). The eigenvalues of the Conjugate Kernel
+parameterization, ``σ`` the standardized activation). The eigenvalues of the Conjugate Kernel
 ``X_L X_Lᵀ`` and of the Neural Tangent Kernel (structured, no Jacobian) are compared with their
 limit laws (Fan and Wang, NeurIPS 2020, Theorems 3.4 and 3.7) computed from ``mu0`` = the
 empirical spectrum of the input Gram matrix ``X Xᵀ`` and ``gamma_l = n/d_l``: histograms with

@@ -81,7 +81,7 @@ def maybe_initialize_distributed(
       process_id: this process's index in ``0 .. num_processes - 1``.
 
     Returns:
-      True if this call initialised the distributed runtime, False if it already was.
+      True if this call initialized the distributed runtime, False if it already was.
     """
     if jax.distributed.is_initialized():
         return False

@@ -117,7 +117,7 @@ class GrampaRecoveryConfig(ExperimentConfig):
         doc="er_sparse: fractions delta of differing edges",
     )
     eta: float = param(
-        0.2, low=0.0, closed=(False, True), doc="regularisation of grampa and grampa_rowsum"
+        0.2, low=0.0, closed=(False, True), doc="regularization of grampa and grampa_rowsum"
     )
     qp_tol: float = param(
         1e-3, low=0.0, closed=(False, True), doc="ADMM stopping tolerance of qp (5000 steps max)"

@@ -57,7 +57,7 @@ class KernelSpectraConfig(ExperimentConfig):
     widths: tuple[int, ...] = param(
         (6000,) * 5, low=1, doc="hidden widths d_1..d_L (each >= n: limits without atoms)"
     )
-    activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardised)")
+    activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardized)")
     trials: int = param(
         1, low=1, in_fingerprint=False, doc="independent networks on the same inputs (pooled)"
     )

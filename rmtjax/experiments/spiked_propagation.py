@@ -65,7 +65,7 @@ class SpikedPropagationConfig(ExperimentConfig):
     strengths: tuple[float, ...] = param((4.0, 2.5), low=0.0, doc="spike strengths s_k")
     support: int = param(20, low=1, doc="samples carrying each spike in the sparse setting")
     noise: float = param(1.0, low=0.0, closed=(False, True), doc="noise level")
-    activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardised)")
+    activation: str = param("arctan", choices=tuple(PRESETS), doc="activation (standardized)")
     margin: float = param(
         0.02, low=0.0, in_fingerprint=False, doc="outliers: eigenvalues > edge * (1 + margin)"
     )

@@ -82,7 +82,7 @@ def recovery_fraction(perm_hat: ArrayLike, perm: ArrayLike, n_B: int | None = No
 
 
 def edge_overlap(A: jax.Array, B: jax.Array, perm_hat: jax.Array) -> jax.Array:
-    r"""Normalised overlap of ``A`` with ``B`` pulled back through a matching,
+    r"""Normalized overlap of ``A`` with ``B`` pulled back through a matching,
 
     .. math::
         \frac{\sum_{i,j} A_{ij} B_{\hat\pi(i) \hat\pi(j)}}{\|A\|_F \|B\|_F}

@@ -257,7 +257,7 @@ def normalize_adjacency(A: jax.Array, q: float | jax.Array | None = None) -> jax
 
 def _check_density(q: jax.Array) -> None:
     if is_concrete(q) and np.any((np.asarray(q) <= 0) | (np.asarray(q) >= 1)):
-        raise ValueError("A must have edge density strictly between 0 and 1 to be normalised")
+        raise ValueError("A must have edge density strictly between 0 and 1 to be normalized")
 
 
 def from_edges(edges: Iterable[Sequence[int]] | np.ndarray, n: int | None = None) -> jax.Array:

@@ -92,7 +92,7 @@ def grampa(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
         \quad W_{ij} = \frac{\eta}{(\lambda_i - \mu_j)^2 + \eta^2},
 
     since ``U^T J V = (U^T 1)(V^T 1)^T`` is rank one: two ``eigh`` and two ``n x n`` matmuls.
-    ``X / eta`` is the minimiser of ``1/2 ||AX - XB||_F^2 + eta^2/2 ||X||_F^2 - 1^T X 1``, i.e.
+    ``X / eta`` is the minimizer of ``1/2 ||AX - XB||_F^2 + eta^2/2 ||X||_F^2 - 1^T X 1``, i.e.
     ``X`` solves ``A^2 X - 2 A X B + X B^2 + eta^2 X = eta J``.
 
     Args:
@@ -162,7 +162,7 @@ def grampa_rowsum(A: jax.Array, B: jax.Array, eta: float = 0.2) -> jax.Array:
     Args:
       A: ``(..., n, n)`` symmetric matrix.
       B: ``(..., n, n)`` symmetric matrix.
-      eta: regularisation, ``> 0``.
+      eta: regularization, ``> 0``.
 
     Returns:
       ``(..., n, n)`` similarity with unit row sums.

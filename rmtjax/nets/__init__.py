@@ -1,4 +1,4 @@
-"""Networks and kernels: standardised activations, the Fan–Wang MLP, CK/NTK, input data."""
+"""Networks and kernels: standardized activations, the Fan–Wang MLP, CK/NTK, input data."""
 
 from rmtjax.activations import PRESETS, Activation, get_activation
 from rmtjax.nets.data import (

@@ -133,7 +133,7 @@ def lipschitz_inputs(
 
     Lipschitz images of a vector with a log-Sobolev law concentrate, which gives the
     ε-orthogonality the theory needs when ``E f(z) = 0`` and ``E ||f(z)||² ≈ d_0``. The
-    default ``f`` applies the standardised tanh entrywise (mean 0, variance 1, Lipschitz).
+    default ``f`` applies the standardized tanh entrywise (mean 0, variance 1, Lipschitz).
 
     Args:
       key: a ``jax.random`` key.
@@ -284,7 +284,7 @@ def normalize_rows(X: jax.Array) -> jax.Array:
     X = check_data_matrix(X)
     norms = jnp.linalg.norm(X, axis=-1, keepdims=True)
     if is_concrete(norms) and bool(jnp.any(norms == 0)):
-        raise ValueError("X has a zero row, which cannot be normalised")
+        raise ValueError("X has a zero row, which cannot be normalized")
     return X / norms
 
 

@@ -34,7 +34,7 @@ def conjugate_kernel(
 
     Args:
       params: :class:`MLPParams`, optionally with leading batch dims on every leaf.
-      X: inputs ``(..., n, d_0)``, rows = samples, normalised so ``||x_α|| ≈ 1``.
+      X: inputs ``(..., n, d_0)``, rows = samples, normalized so ``||x_α|| ≈ 1``.
       activation: preset name or :class:`Activation`.
       layer: which ``X_l`` in ``[X_0, …, X_L]`` (Python indexing; ``0`` is the input Gram
         matrix, ``-1`` the CK).
@@ -121,7 +121,7 @@ def ntk_surrogate(
 
     Args:
       params: :class:`MLPParams`, optionally with leading batch dims on every leaf.
-      X: inputs ``(..., n, d_0)``, rows = samples, normalised so ``||x_α|| ≈ 1``.
+      X: inputs ``(..., n, d_0)``, rows = samples, normalized so ``||x_α|| ≈ 1``.
       activation: preset name or :class:`Activation`.
 
     Returns:

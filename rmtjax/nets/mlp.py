@@ -1,8 +1,8 @@
-"""The fully connected network of Fan and Wang: parameters, initialisation, forward pass.
+"""The fully connected network of Fan and Wang: parameters, initialization, forward pass.
 
 ``X_0 = X`` (rows = samples, ``(n, d_0)``), ``H_l = X_{l-1} W_lᵀ``,
 ``X_l = σ(H_l) / sqrt(d_l)`` for ``l = 1..L``, and ``f(x) = wᵀ x_L``, with ``W_l`` of shape
-``(d_l, d_{l-1})`` and ``w`` of shape ``(d_L,)``, all entries N(0, 1) at initialisation.
+``(d_l, d_{l-1})`` and ``w`` of shape ``(d_L,)``, all entries N(0, 1) at initialization.
 Optionally (``bias=True``; the Fan–Wang network has none) ``H_l = X_{l-1} W_lᵀ + b_l`` and
 ``f(x) = wᵀ x_L + c`` with N(0, 1) biases ``b_l`` (``(d_l,)``) and ``c`` (scalar).
 """
@@ -90,7 +90,7 @@ def layer_outputs(
 ) -> list[jax.Array]:
     """Post-activations ``[X_0, …, X_L]`` with ``X_l = σ(X_{l-1} W_lᵀ) / sqrt(d_l)``.
 
-    With the inputs normalised so that ``||x_α|| ≈ 1`` and σ standardised, every ``X_l`` has
+    With the inputs normalized so that ``||x_α|| ≈ 1`` and σ standardized, every ``X_l`` has
     rows of norm ≈ 1, and ``X_l X_lᵀ`` is the Gram matrix whose spectrum the Fan–Wang theorem
     describes.
 

@@ -2,7 +2,7 @@
 
 ``t_L(z, w) = lim (1/n) tr[(z_{-1} I + sum_k z_k X_k^T X_k)^{-1} (w_{-1} I + sum_k w_k X_k^T X_k)]``
 for the layer Gram matrices ``X_k^T X_k`` (k = 0..L) of a deep network at random
-initialisation; vectors are indexed ``-1, 0, ..., L`` (array index ``k + 1``). The Stieltjes
+initialization; vectors are indexed ``-1, 0, ..., L`` (array index ``k + 1``). The Stieltjes
 transforms of the CK and NTK limits are special cases (see ``kernel_limits``).
 """
 
@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_finite, check_in_range, is_concrete
 from rmtjax._solution import Solution, check_at_runtime, default_tol, raise_if_failed
@@ -90,7 +91,7 @@ def as_measure(mu: Any, name: str = "mu0") -> Any:
     return DiscreteMeasure.tree_unflatten(None, (_clip_roundoff(mu.atoms, name), mu.weights))
 
 
-def as_ratios(gammas: Any, name: str = "gammas") -> Array:
+def as_ratios(gammas: ArrayLike, name: str = "gammas") -> Array:
     """The ratios ``gamma_l = n/d_l`` as a non-empty 1-D array ``(L,)``, each ``> 0``.
 
     A tuple or list of scalars (concrete or traced, e.g. under ``grad``) is stacked, an array
@@ -280,11 +281,11 @@ def _point(
 
 
 def kernel_solve(
-    zvec: Any,
-    wvec: Any,
+    zvec: ArrayLike,
+    wvec: ArrayLike,
     mu0: Any,
-    gammas: Any,
-    b: Any,
+    gammas: ArrayLike,
+    b: ArrayLike,
     *,
     tol: float | None = None,
     max_steps: int = 200,
@@ -352,11 +353,11 @@ def _solve_batch(
 
 
 def kernel_stieltjes(
-    zvec: Any,
-    wvec: Any,
+    zvec: ArrayLike,
+    wvec: ArrayLike,
     mu0: Any,
-    gammas: Any,
-    b: Any,
+    gammas: ArrayLike,
+    b: ArrayLike,
     *,
     tol: float | None = None,
     max_steps: int = 200,

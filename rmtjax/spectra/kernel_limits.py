@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_in_range, is_concrete
 from rmtjax.activations import clip_unit, get_activation, ntk_constants, unit_tolerance
@@ -18,7 +19,7 @@ Array = jax.Array
 
 
 def activation_constants(activation: Any) -> tuple[Array, Array]:
-    """The constants ``(a, b) = (E sigma'(xi)^2, E sigma'(xi))`` of a standardised activation.
+    """The constants ``(a, b) = (E sigma'(xi)^2, E sigma'(xi))`` of a standardized activation.
 
     Args:
       activation: a preset name (``"arctan"``; resolved by
@@ -54,7 +55,7 @@ def activation_constants(activation: Any) -> tuple[Array, Array]:
 
 def ck_limit(
     mu0: Any,
-    gammas: Any,
+    gammas: ArrayLike,
     activation: Any,
     *,
     tol: float | None = None,
@@ -89,7 +90,7 @@ def ck_limit(
 
 def ntk_limit(
     mu0: Any,
-    gammas: Any,
+    gammas: ArrayLike,
     activation: Any,
     *,
     tol: float | None = None,

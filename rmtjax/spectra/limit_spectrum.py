@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_finite, check_in_range, check_positive, is_concrete
 from rmtjax._solution import Solution, check_at_runtime, default_tol, raise_if_failed
@@ -42,7 +43,7 @@ class LimitSpectrum:
     """Limit spectral law of ``K = q_{-1} I + sum_{k=0}^{L} q_k X_k^T X_k``.
 
     ``X_k^T X_k`` are the layer Gram matrices of a depth-``L`` network at random
-    initialisation with input spectrum ``mu0``, ratios ``gamma_l = n/d_l`` and activation
+    initialization with input spectrum ``mu0``, ratios ``gamma_l = n/d_l`` and activation
     constant ``b`` (Fan & Wang). The Stieltjes transform is
     ``m(z) = t_L((-z + q_{-1}, q_0, ..., q_L), (1, 0, ..., 0))`` (see
     :func:`~rmtjax.spectra.kernel_stieltjes`). Built by :func:`~rmtjax.spectra.ck_limit`,
@@ -71,9 +72,9 @@ class LimitSpectrum:
     def from_coefficients(
         cls,
         mu0: Any,
-        gammas: Any,
-        b: Any,
-        q: Any,
+        gammas: ArrayLike,
+        b: ArrayLike,
+        q: ArrayLike,
         *,
         tol: float | None = None,
         max_steps: int = 300,
@@ -125,7 +126,7 @@ class LimitSpectrum:
         h = layer_bounds(self.mu0, self.gammas, self.b**2)
         return self.q[0], self.q[0] + jnp.sum(self.q[1:] * h)
 
-    def solve(self, z: Any) -> Solution:
+    def solve(self, z: ArrayLike) -> Solution:
         """``m(z)`` with its convergence record, for ``z`` of any shape in the closed ``C+``.
 
         A root with the wrong Herglotz sign, ``Im m < -sqrt(tol) |m|``, is not the Stieltjes
@@ -149,7 +150,7 @@ class LimitSpectrum:
         herglotz = jnp.imag(sol.value) >= -(tol**0.5) * jnp.abs(sol.value)
         return sol.derive(diverged=~herglotz)
 
-    def stieltjes(self, z: Any, *, throw: bool = True) -> Array:
+    def stieltjes(self, z: ArrayLike, *, throw: bool = True) -> Array:
         """``m(z) = ∫ dmu(x) / (x - z)`` for ``z`` of any shape, ``Im z >= 0``.
 
         At real ``z`` inside the support this is the boundary value ``m(x + i0)``. With
@@ -159,7 +160,7 @@ class LimitSpectrum:
         """
         return raise_if_failed(self.solve(z), "LimitSpectrum.stieltjes", throw)
 
-    def density(self, x: Any, eta: Any = None, *, throw: bool = True) -> Array:
+    def density(self, x: ArrayLike, eta: ArrayLike | None = None, *, throw: bool = True) -> Array:
         """Density ``rho(x) = Im m(x + i eta) / pi`` at real ``x`` of any shape.
 
         ``eta=None`` solves on the real axis itself (``eta = 0``): the exact density of the

@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from rmtjax._checks import check_finite, check_positive, check_square, is_concrete
 from rmtjax._linalg import eigvalsh
@@ -31,7 +32,7 @@ __all__ = [
 Array = jax.Array
 
 
-def _as_float(x: Any, name: str = "x") -> Array:
+def _as_float(x: ArrayLike, name: str = "x") -> Array:
     """``x`` as a real floating array; strings and complex values raise ``TypeError``."""
     if isinstance(x, str | bytes):
         raise TypeError(f"{name} must be a real number or array; got the string {x!r}")
@@ -43,7 +44,7 @@ def _as_float(x: Any, name: str = "x") -> Array:
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
 
 
-def _as_complex(z: Any) -> Array:
+def _as_complex(z: ArrayLike) -> Array:
     z = jnp.asarray(z)
     return z.astype(jnp.result_type(z.dtype, jnp.complex64))
 
@@ -68,7 +69,7 @@ class DiscreteMeasure:
     atoms: Array
     weights: Array
 
-    def __init__(self, atoms: Any, weights: Any = None) -> None:
+    def __init__(self, atoms: ArrayLike, weights: ArrayLike | None = None) -> None:
         atoms = _as_float(atoms, "atoms")
         if atoms.ndim != 1 or atoms.shape[0] == 0:
             raise ValueError(f"atoms must be a non-empty 1-D array; got shape {atoms.shape}")
@@ -100,7 +101,7 @@ class DiscreteMeasure:
         return obj
 
     @classmethod
-    def from_eigenvalues(cls, X: Any) -> DiscreteMeasure:
+    def from_eigenvalues(cls, X: ArrayLike) -> DiscreteMeasure:
         """Empirical spectral measure of ``X X^T`` for a data matrix ``X: (n, d)``.
 
         Args:
@@ -124,7 +125,7 @@ class DiscreteMeasure:
         check_finite(K, "K")
         return cls(eigvalsh(K))
 
-    def stieltjes(self, z: Any) -> Array:
+    def stieltjes(self, z: ArrayLike) -> Array:
         """``m(z) = sum_i w_i / (x_i - z)`` for ``z`` of any shape (complex result)."""
         z = _as_complex(z)
         return jnp.sum(self.weights / (self.atoms - z[..., None]), axis=-1)
@@ -142,14 +143,14 @@ class DiscreteMeasure:
         powers = self.atoms[None, :] ** jnp.arange(k + 1)[:, None]
         return powers @ self.weights
 
-    def pushforward(self, scale: Any, shift: Any = 0.0) -> DiscreteMeasure:
+    def pushforward(self, scale: ArrayLike, shift: ArrayLike = 0.0) -> DiscreteMeasure:
         """Law of ``shift + scale * x`` for ``x ~ mu`` (same weights)."""
         return DiscreteMeasure(shift + scale * self.atoms, self.weights)
 
     def thin(self, k: int) -> DiscreteMeasure:
         """``k`` equal-weight atoms at the quantiles ``(j + 1/2)/k`` of ``mu`` (j = 0..k-1).
 
-        This is the discretisation SPECTRODE applies to its input (it keeps 100 quantiles);
+        This is the discretization SPECTRODE applies to its input (it keeps 100 quantiles);
         the scale benchmark measures the error it causes.
 
         References:
@@ -185,13 +186,13 @@ class MarchenkoPastur:
         r = jnp.sqrt(self.gamma)
         return (1 - r) ** 2, (1 + r) ** 2
 
-    def stieltjes(self, z: Any) -> Array:
+    def stieltjes(self, z: ArrayLike) -> Array:
         """Closed-form ``m(z)`` for ``z`` of any shape (analytic off the support)."""
         z = _as_complex(z)
         a, b = self.edges()
         return (1 - self.gamma - z + _sqrt_product(z, a, b)) / (2 * self.gamma * z)
 
-    def density(self, x: Any) -> Array:
+    def density(self, x: ArrayLike) -> Array:
         """Absolutely continuous density at real ``x`` (the atom at 0 excluded)."""
         x = _as_float(x)
         a, b = self.edges()
@@ -231,7 +232,7 @@ class Semicircle:
 
     var: Array
 
-    def stieltjes(self, z: Any) -> Array:
+    def stieltjes(self, z: ArrayLike) -> Array:
         """Closed-form ``m(z)`` for ``z`` of any shape."""
         z = _as_complex(z)
         edge = 2 * jnp.sqrt(self.var)
@@ -246,7 +247,7 @@ class Semicircle:
         edge = 2 * jnp.sqrt(self.var)
         return -edge, edge
 
-    def density(self, x: Any) -> Array:
+    def density(self, x: ArrayLike) -> Array:
         """Density at real ``x``."""
         x = _as_float(x)
         return jnp.sqrt(jnp.maximum(4 * self.var - x**2, 0.0)) / (2 * jnp.pi * self.var)
@@ -257,7 +258,7 @@ class Semicircle:
         return np.asarray([[-edge, edge]])
 
 
-def _scalar(x: Any, name: str) -> Array:
+def _scalar(x: ArrayLike, name: str) -> Array:
     x = _as_float(x, name)
     if x.shape:
         raise ValueError(f"{name} must be a scalar; got shape {x.shape}")
@@ -265,12 +266,12 @@ def _scalar(x: Any, name: str) -> Array:
     return x
 
 
-def marchenko_pastur(gamma: Any) -> MarchenkoPastur:
+def marchenko_pastur(gamma: ArrayLike) -> MarchenkoPastur:
     """The Marchenko–Pastur law with ratio ``gamma = n/d > 0`` (see :class:`MarchenkoPastur`)."""
     return MarchenkoPastur(_scalar(gamma, "gamma"))
 
 
-def semicircle(var: Any = 1.0) -> Semicircle:
+def semicircle(var: ArrayLike = 1.0) -> Semicircle:
     """The semicircle law with variance ``var > 0`` (see :class:`Semicircle`)."""
     return Semicircle(_scalar(var, "var"))
 
@@ -293,7 +294,7 @@ class Mixture:
     components: tuple[Any, ...]
     weights: Array
 
-    def stieltjes(self, z: Any) -> Array:
+    def stieltjes(self, z: ArrayLike) -> Array:
         """``m(z) = sum_i p_i m_i(z)`` for ``z`` of any shape."""
         z = _as_complex(z)
         return sum(p * mu.stieltjes(z) for p, mu in zip(self.weights, self.components, strict=True))
@@ -308,7 +309,7 @@ class Mixture:
         return jnp.min(jnp.stack(lows)), jnp.max(jnp.stack(highs))
 
 
-def mixture(components: Any, weights: Any = None) -> Mixture:
+def mixture(components: Any, weights: ArrayLike | None = None) -> Mixture:
     """The mixture ``sum_i p_i mu_i`` (equal weights by default; see :class:`Mixture`).
 
     Args:

@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 __all__ = ["contour_moments"]
 
@@ -19,7 +20,7 @@ def contour_moments(
     k: int,
     *,
     center: Any,
-    radius: Any,
+    radius: ArrayLike,
     n_points: int = 256,
 ) -> Array:
     """Moments ``m_j = ∫ x^j dmu(x)``, j = 0..k, by the trapezoid rule on a circle.

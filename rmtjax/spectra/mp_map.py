@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from rmtjax.spectra.kernel import as_ratios
 from rmtjax.spectra.limit_spectrum import LimitSpectrum
@@ -15,7 +16,9 @@ __all__ = ["mp_map", "mp_map_stieltjes"]
 Array = jax.Array
 
 
-def mp_map(gamma: Any, nu: Any, *, tol: float | None = None, max_steps: int = 300) -> LimitSpectrum:
+def mp_map(
+    gamma: ArrayLike, nu: Any, *, tol: float | None = None, max_steps: int = 300
+) -> LimitSpectrum:
     """The law ``rho_gamma ⊠ nu`` as a :class:`~rmtjax.spectra.LimitSpectrum`.
 
     ``rho_gamma ⊠ nu`` is the limit spectrum of the ``n x n`` matrix
@@ -41,8 +44,8 @@ def mp_map(gamma: Any, nu: Any, *, tol: float | None = None, max_steps: int = 30
 
 
 def mp_map_stieltjes(
-    z: Any,
-    gamma: Any,
+    z: ArrayLike,
+    gamma: ArrayLike,
     nu: Any,
     *,
     tol: float | None = None,

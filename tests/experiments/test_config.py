@@ -23,7 +23,7 @@ from rmtjax.experiments.config import (
 @dataclasses.dataclass(frozen=True)
 class SweepConfig(ExperimentConfig):
     n: int = param(500, low=2, doc="matrix size")
-    eta: float = param(0.2, low=0.0, closed=(False, True), doc="regularisation")
+    eta: float = param(0.2, low=0.0, closed=(False, True), doc="regularization")
     deltas: tuple[float, ...] = param((0.0, 0.01), low=0.0, high=1.0, doc="noise levels")
     method: str = param("grampa", choices=("grampa", "umeyama"), doc="similarity")
     plot: bool = param(True, doc="draw the figure")
@@ -165,7 +165,7 @@ def test_fingerprint_covers_result_defining_fields_only():
     assert base != fingerprint(SweepConfig(seed=1))
     assert base != fingerprint(SweepConfig(deltas=(0.0, 0.02)))
     # Golden value: the hash must not change between processes or releases (no id(), no hash
-    # randomisation), or stored runs would stop resuming.
+    # randomization), or stored runs would stop resuming.
     assert base == "f43076d5f0bf2956d80cadf881ddacdfad0e2941dddaa660e56b0a283aead895"
 
 
@@ -177,7 +177,7 @@ def test_describe_config_lists_every_field():
         "type": "a number",
         "default": 0.2,
         "allowed": "(0.0, inf]",
-        "doc": "regularisation",
+        "doc": "regularization",
     }
     assert rows["method"]["allowed"] == "one of grampa, umeyama"
     assert rows["deltas"]["type"] == "a list of numbers"

@@ -23,7 +23,7 @@ def _numpy_grampa_recovery(A, B, perm, eta):
     return np.mean(cols[np.argsort(rows)] == perm)
 
 
-def _normalised(A):
+def _normalized(A):
     n = A.shape[0]
     q = A.sum() / (n * (n - 1))
     return (A - q) / np.sqrt(n * q * (1 - q))
@@ -32,7 +32,7 @@ def _normalised(A):
 @pytest.mark.parametrize("q, noise", [(None, 0.35), (0.3, 0.06)])
 def test_trial_matches_numpy_reference(x64, q, noise):
     # Near the threshold, so the recovered fraction is strictly between 0 and 1 and any change
-    # in the pair, the normalisation or the rounding would show.
+    # in the pair, the normalization or the rounding would show.
     n, eta, key = 40, 0.2, trial_key(0, 3)
     got = float(recovery_trial(n, q, "grampa", (("eta", eta),), 0)(key, np.float64(noise)))
     if q is None:
@@ -40,7 +40,7 @@ def test_trial_matches_numpy_reference(x64, q, noise):
         A, B = np.asarray(pair.A), np.asarray(pair.B)
     else:
         pair = correlated_erdos_renyi(key, n, q, noise)
-        A, B = _normalised(np.asarray(pair.A)), _normalised(np.asarray(pair.B))
+        A, B = _normalized(np.asarray(pair.A)), _normalized(np.asarray(pair.B))
     expected = _numpy_grampa_recovery(A, B, np.asarray(pair.perm), eta)
     assert 0 < expected < 1
     assert got == pytest.approx(expected, abs=1e-6)  # one vertex is 1/n = 0.025

@@ -34,7 +34,7 @@ def test_tiny_run_and_resume_after_a_kill(tmp_path, monkeypatch):
     assert summary["steps"] == 30 and summary["seconds"] > 0
     for key in ("label_var_top2_ck", "label_var_top2_ntk", "n_outliers_ck", "n_outliers_ntk"):
         assert set(summary[key]) == {"init", "end"}
-    # Empirical edge = λ_max at initialisation: no outliers at step 0 by construction.
+    # Empirical edge = λ_max at initialization: no outliers at step 0 by construction.
     assert summary["n_outliers_ck"]["init"] == 0 == summary["n_outliers_ntk"]["init"]
     assert 0 <= summary["label_var_top2_ck"]["init"] <= 1
     assert json.loads((tmp_path / "full" / "summary.json").read_text()) == summary
@@ -82,9 +82,9 @@ def test_single_index_data():
     X, y, X_test, y_test, _ = single_index_data(jax.random.key(0), 300, 50, 100)
     np.testing.assert_allclose(jnp.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
     assert X.shape == (300, 100) and y.shape == (300,) and X_test.shape == (50, 100)
-    # y = σ(vᵀx) with vᵀx ≈ N(0, 1): the standardised σ gives mean ≈ 0 and variance ≈ 1.
+    # y = σ(vᵀx) with vᵀx ≈ N(0, 1): the standardized σ gives mean ≈ 0 and variance ≈ 1.
     assert abs(float(y.mean())) < 0.2 and 0.7 < float(y.var()) < 1.3
-    # y is mostly linear in vᵀx (arctan: b ≈ 0.98), so a least-squares fit on X generalises.
+    # y is mostly linear in vᵀx (arctan: b ≈ 0.98), so a least-squares fit on X generalizes.
     coef = np.linalg.lstsq(np.asarray(X), np.asarray(y), rcond=None)[0]
     assert np.corrcoef(np.asarray(X_test) @ coef, np.asarray(y_test))[0, 1] > 0.5
 

@@ -25,7 +25,7 @@ def _objective(A, B, X):
 
 def test_solution_is_feasible_and_optimal(x64):
     """Optimality certificate: the Frank–Wolfe duality gap <grad f(X), X - S> bounds f(X) - f*,
-    with S the best vertex (permutation) for the linearised objective (scipy assignment)."""
+    with S the best vertex (permutation) for the linearized objective (scipy assignment)."""
     A, B, _ = _pair(0, 0.3)
     sol = qp_doubly_stochastic(A, B)
     assert bool(sol.converged) and float(sol.residual) <= 1e-7

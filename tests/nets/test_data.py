@@ -62,7 +62,7 @@ def test_lipschitz_inputs():
     n, d0 = 300, 400
     X = lipschitz_inputs(jax.random.key(4), n, d0)
     norms = jnp.sum(X**2, axis=1)
-    assert abs(float(jnp.mean(norms)) - 1) < 0.02  # standardised tanh: E f(z)² = 1
+    assert abs(float(jnp.mean(norms)) - 1) < 0.02  # standardized tanh: E f(z)² = 1
     assert float(orthogonality(X).max_inner) < 2 * np.sqrt(2 * np.log(n**2) / d0)
     Xs = lipschitz_inputs(jax.random.key(4), 5, 3, f=jnp.sort)
     assert bool(jnp.all(jnp.diff(Xs, axis=1) >= 0))

@@ -51,7 +51,7 @@ def test_layer_outputs_match_numpy(x64):
 
 
 def test_unit_norm_inputs_give_unit_norm_layers():
-    """With ||x|| = 1 and σ standardised, ||x_l||² ≈ 1 (fluctuation ~ sqrt(2/d_l))."""
+    """With ||x|| = 1 and σ standardized, ||x_l||² ≈ 1 (fluctuation ~ sqrt(2/d_l))."""
     params = mlp_params(4, (300, 2000, 2000))
     X = normal(5, (20, 300))
     X = X / jnp.linalg.norm(X, axis=1, keepdims=True)

@@ -1,4 +1,4 @@
-"""Trainer: optimisation, determinism, tracked spectra against direct computation, vmap, resume."""
+"""Trainer: optimization, determinism, tracked spectra against direct computation, vmap, resume."""
 
 import functools
 import itertools
@@ -182,7 +182,7 @@ def test_resume_from_checkpoint_reproduces_the_run():
 
 
 def test_outlier_edges():
-    # Default edge: λ_max at initialisation, so no outliers at step 0.
+    # Default edge: λ_max at initialization, so no outliers at step 0.
     history = _train(steps=10, track_every=10).history
     np.testing.assert_allclose(history.ck_edge[0], history.ck_eigenvalues[0, 0])
     np.testing.assert_array_equal(history.ck_n_outliers[0], 0)
@@ -217,7 +217,7 @@ def test_schedules():
 
 @pytest.mark.slow
 def test_limit_edges_match_initial_spectrum():
-    """The Fan–Wang edges sit at the top of the empirical bulk at initialisation (n = 600)."""
+    """The Fan–Wang edges sit at the top of the empirical bulk at initialization (n = 600)."""
     n, d = 600, 500
     X = normalize_rows(jax.random.normal(jax.random.key(0), (n, d)))
     model = MLP((d, d, d), "arctan")

@@ -1,6 +1,6 @@
 """Tests for rmtjax/spectra/kernel_limits.py: CK/NTK limits of Fan & Wang.
 
-References checked: the Marchenko–Pastur law (b = 0), the linearised infinite-width kernel
+References checked: the Marchenko–Pastur law (b = 0), the linearized infinite-width kernel
 (gammas -> 0), free-cumulant moments of iterated MP maps, a numpy simulation of the network
 (CK and the structured NTK, cross-checked against autodiff), finite differences.
 """
@@ -57,7 +57,7 @@ def test_ck_with_b_zero_is_marchenko_pastur(x64):
     chex.assert_trees_all_close(m, marchenko_pastur(1.8).stieltjes(z), rtol=1e-10)
 
 
-def test_ck_with_vanishing_gammas_is_linearised_kernel(x64):
+def test_ck_with_vanishing_gammas_is_linearized_kernel(x64):
     b, L = 0.8, 2
     z = jnp.linspace(0.2, 3.0, 8) + 0.5j
     m = ck_limit(_mu0(), jnp.array([1e-9, 1e-9]), (1.0, b)).stieltjes(z)
