@@ -18,12 +18,12 @@ import threading
 import jax
 import jax.numpy as jnp
 import numpy as np
-from rmtjax.experiments._spectra_plots import ck_ntk_trial
 
 from rmtjax.experiments.config import load_config
 from rmtjax.experiments.context import run_experiment
 from rmtjax.experiments.eigvec_overlap import EigvecOverlapConfig
 from rmtjax.experiments.engine import maybe_initialize_distributed, run_trials
+from rmtjax.experiments.kernel_spectra import ck_ntk_trial
 from rmtjax.graphs import grampa
 from rmtjax.nets import gaussian_inputs
 

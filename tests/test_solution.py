@@ -65,7 +65,7 @@ def test_isorank_result_codes(jit):
     solve = jax.jit(isorank, static_argnames="max_iter") if jit else isorank
     good = solve(A, B)
     _assert_codes(good, RESULTS.successful)
-    assert float(good.residual) <= default_tol(jnp.float32, f32=1e-6)
+    assert float(good.residual) <= default_tol(jnp.float32, f32=1e-5)  # isorank's default
     capped = solve(A, B, max_iter=1)
     _assert_codes(capped, RESULTS.max_steps_reached)
     assert int(capped.iterations) == 1 and float(capped.residual) > 1e-6

@@ -232,6 +232,8 @@ def _compiled_chunk(
         _COMPILED.move_to_end(key)
         return _COMPILED[key]
 
+    on_cpu = mesh.devices.flat[0].platform == "cpu"  # decided here: one trace per compile
+
     def block(root_data: jax.Array, params: Pytree, t: jax.Array) -> Pytree:
         root = jax.random.wrap_key_data(root_data)
 
@@ -243,9 +245,7 @@ def _compiled_chunk(
         # its bits cannot depend on how many trials share a device (XLA's CPU kernels round
         # batched matmuls differently for different batch sizes: the NTK eigenvalues of
         # ck_ntk_spectra moved by 6e-6 between 1 and 2 devices under vmap).
-        return jax.lax.platform_dependent(
-            t, cpu=lambda t: jax.lax.map(one, t), default=jax.vmap(one)
-        )
+        return jax.lax.map(one, t) if on_cpu else jax.vmap(one)(t)
 
     # Trials share nothing across devices, so the varying-manual-axes check is off: loops that
     # start from constants (power iterations, ADMM, Hungarian) would otherwise fail to trace.

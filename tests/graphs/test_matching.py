@@ -78,7 +78,7 @@ def test_real_graph_with_different_edge_counts():
         ({"rounding": "nope"}, "unknown rounding 'nope'"),
         ({"method": "nope"}, "unknown method 'nope'"),
         ({"refine_steps": -1}, "refine_steps must be a non-negative int"),
-        ({"eta": 0.0}, "eta must be > 0"),
+        ({"eta": 0.0}, "eta must be finite and > 0"),
     ],
 )
 def test_bad_options_raise(kwargs, message):

@@ -265,8 +265,8 @@ def test_gaussian_model_recovery(sigma, expect_full):
         (np.triu(np.ones((3, 3))), np.eye(3), {}, "A must be symmetric"),
         (np.eye(3), np.full((3, 3), np.nan), {}, "B contains NaN"),
         (np.eye(3), np.eye(4), {}, "same size n"),
-        (np.eye(3), np.eye(3), {"eta": 0.0}, "eta must be > 0"),
-        (np.eye(3), np.eye(3), {"eta": -1.0}, "eta must be > 0"),
+        (np.eye(3), np.eye(3), {"eta": 0.0}, "eta must be finite and > 0"),
+        (np.eye(3), np.eye(3), {"eta": -1.0}, "eta must be finite and > 0"),
         (np.eye(3), np.eye(3), {"method": "nope"}, "unknown method 'nope'"),
     ],
 )

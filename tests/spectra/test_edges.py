@@ -30,6 +30,7 @@ def test_mp_edges_and_their_gamma_derivative(x64):
     np.testing.assert_allclose(float(grad), 1 + 1 / np.sqrt(gamma), rtol=1e-9)
 
 
+@pytest.mark.slow  # ~70 s / ~30 s on 2 cores: the jitted support scan compiles 48 solves
 def test_edges_under_jit_with_a_static_count(x64):
     fn = jax.jit(lambda g: _mp(g).edges(intervals=1))
     np.testing.assert_allclose(
@@ -39,6 +40,7 @@ def test_edges_under_jit_with_a_static_count(x64):
     np.testing.assert_allclose(float(grad), 1 - 1 / np.sqrt(0.3), rtol=1e-9)
 
 
+@pytest.mark.slow  # ~70 s / ~30 s on 2 cores: the jitted support scan compiles 48 solves
 def test_wrong_interval_count_under_jit_is_nan_not_a_number(x64):
     edges = jax.jit(lambda g: _mp(g).edges(intervals=2, throw=False))(0.3)
     assert np.all(np.isnan(np.asarray(edges)))
