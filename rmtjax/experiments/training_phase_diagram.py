@@ -15,8 +15,9 @@ leaf). Per cell, averaged over seeds, at the end of training against initializat
   margin keeps the top of the bulk, which moves by a few percent, from counting),
 - ``ck_alignment``: ``<u_1, Xv>² / ||Xv||²``, the top CK eigenvector against the index,
 - ``r2_test``: held-out ``R²``,
-- ``ck_tail_ratio``: ``(λ_{p/100} / λ_{p/2})`` at the end over its initial value, a tail
-  heaviness index of the CK spectrum (1: unchanged shape).
+- ``ck_tail_ratio``: ``(λ_{r/100} / λ_{r/2})`` at the end over its initial value, a tail
+  heaviness index of the CK spectrum (1: unchanged shape), over its ``r`` non-null
+  eigenvalues (``r = min(n, d)``: the rest are round-off).
 
 Heat maps of each (rows: optimizers, columns: learning-rate factors; one figure per width)
 in ``phase_diagram_d<width>.png``; ``data.npz`` holds every seed.
@@ -115,12 +116,28 @@ def cell_metrics(history: TrackRecord) -> dict[str, np.ndarray]:
         out[f"{name}_bulk_ratio"] = q95[-1] / q95[0]
         out[f"{name}_outliers"] = np.sum(values[-1] > _MARGIN * top0, axis=-1).astype(float)
     ck = np.asarray(history.ck_eigenvalues)
-    p = ck.shape[-1]
-    tail = ck[:, :, max(p // 100, 1) - 1] / ck[:, :, p // 2]
+    tail = _tail_index(ck, _numerical_rank(ck[0]))
     out["ck_tail_ratio"] = tail[-1] / tail[0]
     out["ck_alignment"] = np.asarray(history.ck_target_alignment[-1, :, 0])
     out["r2_test"] = np.asarray(history.r2_test[-1])
     return {k: np.where(finite, v, np.nan) for k, v in out.items()}
+
+
+def _numerical_rank(values: np.ndarray) -> np.ndarray:
+    """Per network, the number of eigenvalues above round-off: ``λ > p ε λ_max`` (``(B, p)``
+    descending → ``(B,)``). A CK of width ``d < n`` has rank ``d``; its other eigenvalues are
+    round-off and must not enter a ratio."""
+    p = values.shape[-1]
+    cutoff = p * np.finfo(values.dtype).eps * values[:, :1]
+    return np.sum(values > cutoff, axis=-1)
+
+
+def _tail_index(values: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """``λ_{r/100} / λ_{r/2}`` over the ``r = rank`` non-null eigenvalues (``(T, B, p)``
+    descending, ``rank`` ``(B,)`` → ``(T, B)``)."""
+    networks = np.arange(values.shape[1])
+    top = np.maximum(rank // 100, 1) - 1
+    return values[:, networks, top] / values[:, networks, rank // 2]
 
 
 def run(config: TrainingPhaseDiagramConfig, ctx: RunContext) -> dict:

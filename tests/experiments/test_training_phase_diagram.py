@@ -23,7 +23,7 @@ TINY = {"n": 24, "n_test": 12, "d0": 8, "widths": (8,), "depth": 2, "steps": 6, 
 
 def test_cell_metrics_by_hand():
     p = 200
-    init = np.linspace(1.0, 0.0, p)  # decreasing, λ_max = 1
+    init = np.linspace(1.0, 0.005, p)  # decreasing, λ_max = 1, full rank
     end = init * 0.9
     end[:4] = [9.0, 5.0, 1.2, 1.05]  # three outliers above 1.1, one in the margin
     values = np.stack([init, end])[:, None, :]  # (T = 2, B = 1, p)
@@ -44,6 +44,11 @@ def test_cell_metrics_by_hand():
     tail = lambda v: v[1] / v[p // 2]  # noqa: E731  (p // 100 = 2 -> λ_2)
     np.testing.assert_allclose(got["ck_tail_ratio"], tail(end) / tail(init))
     np.testing.assert_allclose(got["ck_alignment"], [0.7])
+    # A CK of rank 50 < p: the null eigenvalues are round-off and stay out of the ratio.
+    low_rank = np.where(np.arange(p) < 50, values, 1e-17 * np.arange(p)[::-1])
+    got = cell_metrics(TrackRecord(**{**fields, "ck_eigenvalues": low_rank}))
+    tail = lambda v: v[0] / v[25]  # noqa: E731  (r // 100 = 0 -> λ_1, r // 2 = 25)
+    np.testing.assert_allclose(got["ck_tail_ratio"], tail(end) / tail(init))
     diverged = TrackRecord(**{**fields, "loss": np.array([[1.0], [np.nan]])})
     assert np.isnan(cell_metrics(diverged)["r2_test"]).all()
 
