@@ -67,7 +67,9 @@ def test_site_has_every_page(site: Path) -> None:
     graphs = (site / "api/graphs/index.html").read_text()
     for name in ("rmtjax.graphs.grampa", "rmtjax.graphs.match", "rmtjax.graphs.GraphPair"):
         assert f'id="{name}"' in graphs, name
-    assert (site / "math/index.html").is_file()
+    math = (site / "math/index.html").read_text()
+    assert math.count("<math ") >= 50 and 'class="arithmatex"' not in math  # no raw TeX
+    assert "cdn." not in math  # the site renders offline
     assert (site / "benchmarks/index.html").read_text().count("grampa_vs_floor") >= 1
 
 
