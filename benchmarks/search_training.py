@@ -25,11 +25,12 @@ import argparse
 import time
 
 import jax
+import numpy as np
 
 from rmtjax.experiments.training_evolution import single_index_data, slide_criteria
 from rmtjax.nets import MLP, NonFiniteLossError, TrainConfig, train
 
-_DATA_KEYS = ("v_norm", "label_scale")
+_DATA_KEYS = ("v_norm", "label_scale", "activation")
 
 # (optimizer, lr, extra TrainConfig fields, data options)
 GRIDS = {
@@ -89,6 +90,16 @@ GRIDS = {
             for s in (5.0, 10.0)
             for wd in (0.0, 0.03)
         ],
+    ],
+    # Third round: two label directions. A standardized σ has E σ(g) = 0 only at r = 1; with
+    # r ≠ 1 and a σ with an even part (relu, softplus) y = s σ(vᵀx) has a mean (the constant
+    # direction) besides its linear part vᵀx, so two CK eigenvectors can share ||y||². At
+    # r ≤ 0.5 the rest (quadratic and up) is small: constant + linear ≥ 90% of ||y||².
+    "even": [
+        dict(optimizer="momentum", learning_rate=lr, activation=a, label_scale=s, v_norm=r)
+        for a in ("softplus", "relu")
+        for r in (0.5, 0.3)
+        for s, lr in ((10.0, 0.3), (10.0, 1.0))
     ],
     # The best of "scale" at the talk's sizes (learning rate as found, and 4x for n = 4x).
     "confirm": [
@@ -151,9 +162,10 @@ def search(args: argparse.Namespace) -> None:
     for candidate in GRIDS[args.grid]:
         start = time.perf_counter()
         data = {k: candidate[k] for k in _DATA_KEYS if k in candidate}
+        activation = data.pop("activation", "arctan")
         fields = {k: v for k, v in candidate.items() if k not in _DATA_KEYS}
-        d = single_index_data(jax.random.key(0), args.n, args.n, args.width, "arctan", **data)
-        model = MLP((args.width,) * 4, "arctan")
+        d = single_index_data(jax.random.key(0), args.n, args.n, args.width, activation, **data)
+        model = MLP((args.width,) * 4, activation)
         config = TrainConfig(steps=args.steps, track_every=args.track_every, **fields)
         try:
             history = train(
@@ -163,6 +175,12 @@ def search(args: argparse.Namespace) -> None:
             history = e.result.history
         scored = []
         for t in range(1, len(history.step)):
+            if not np.all(np.isfinite(history.ck_eigenvalues[t])):
+                break  # diverged in the features before the loss
+            if min(history.ck_eigenvalues[t, -1], history.ntk_eigenvalues[t, -1]) > max(
+                history.ck_eigenvalues[0, 0], history.ntk_eigenvalues[0, 0]
+            ):
+                continue  # the whole spectrum above λ_1(init) (unbounded features): no bulk
             c = slide_criteria(history, t)
             c["met"] = _met(c)
             scored.append(c)
