@@ -6,6 +6,13 @@ Stieltjes fixed points of ``rmtjax.spectra``) returns a :class:`Solution`. Its `
 ``vmap``; :meth:`Solution.error_if_failed` turns a failed code into an exception, eagerly and
 under ``jit`` alike (in the style of optimistix's ``RESULTS`` and ``error_if``).
 
+``throw=`` of the solvers (one rule, decided here by :meth:`Solution.checked` and
+:func:`raise_if_failed`): ``True`` raises on a failed solve, eagerly and under ``jit`` (a
+runtime check); ``False`` never raises (failed values are NaN, or the record is returned as
+it is); ``None``, the default of the spectra value functions, raises eagerly (concrete
+inputs) and gives NaN, in the real and imaginary parts, under tracing (``jit``/``vmap``/
+``grad``), so an unconverged point never passes as a number.
+
 How the reason is decided (:meth:`Solution.classify`), per solve:
 
 - ``nonfinite``: the value has a NaN or inf entry, or the residual is NaN;
@@ -181,15 +188,20 @@ class Solution(NamedTuple):
         io_callback(check, None, self.result, jax.lax.stop_gradient(self.residual), ordered=False)
         return self._replace(value=self.value_or_nan())
 
-    def checked(self, what: str, throw: bool) -> Solution:
+    def checked(self, what: str, throw: bool | None) -> Solution:
         """``self``, raising first when ``throw`` and a solve failed (optimistix's ``throw=``).
 
         ``throw=True``: :meth:`error_if_failed` (at once on concrete arrays, when the program
         runs under ``jit``, with NaN values at failed solves); ``throw=False``: the record as
-        it is, for the caller to inspect ``result``.
+        it is, for the caller to inspect ``result``; ``throw=None``: raise on concrete arrays,
+        else the record with NaN values at failed solves (no runtime check).
         """
-        if not isinstance(throw, bool):
-            raise TypeError(f"throw must be True or False; got {throw!r}")
+        if throw is not None and not isinstance(throw, bool):
+            raise TypeError(f"throw must be True, False or None; got {throw!r}")
+        if throw is None:
+            if is_concrete(self.result) and is_concrete(self.residual):
+                return self.error_if_failed(what)
+            return self._replace(value=self.value_or_nan())
         return self.error_if_failed(what) if throw else self
 
     @property
@@ -227,16 +239,17 @@ def _raise_on_host(result: ArrayLike, residual: ArrayLike, *, what: str) -> None
         raise RuntimeError(message)
 
 
-def raise_if_failed(sol: Solution, what: str, throw: bool) -> jax.Array:
+def raise_if_failed(sol: Solution, what: str, throw: bool | None) -> jax.Array:
     """``sol.value``, never a failed one passed off as a number.
 
     With ``throw=True`` any failed solve raises (:meth:`Solution.error_if_failed`: at once on
     concrete arrays, when the program runs under ``jit``); with ``throw=False`` failed solves
-    give NaN (:meth:`Solution.value_or_nan`).
+    give NaN (:meth:`Solution.value_or_nan`); with ``throw=None`` (the documented default)
+    they raise on concrete arrays and are NaN under tracing (:meth:`Solution.checked`).
     """
-    if throw:
-        return sol.error_if_failed(what).value
-    return sol.value_or_nan()
+    if throw is False:
+        return sol.value_or_nan()
+    return sol.checked(what, throw).value
 
 
 def check_at_runtime(

@@ -210,8 +210,13 @@ def test_checked_throw_option():
     assert sol.checked("isorank", False) is sol
     with pytest.raises(RuntimeError, match="isorank did not converge"):
         sol.checked("isorank", True)
-    with pytest.raises(TypeError, match="throw must be True or False"):
+    with pytest.raises(TypeError, match="throw must be True, False or None"):
         sol.checked("isorank", "yes")
+    with pytest.raises(RuntimeError, match="isorank did not converge"):
+        sol.checked("isorank", None)  # the default rule: raise on concrete arrays
+    traced = jax.jit(lambda s: s.checked("isorank", None))(sol)
+    assert not bool(jnp.any(traced.converged))
+    assert bool(jnp.all(jnp.isnan(traced.value)))  # ... and NaN under jit
 
 
 def test_solve_fixed_point_throw():

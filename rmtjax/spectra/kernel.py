@@ -361,7 +361,7 @@ def kernel_stieltjes(
     *,
     tol: float | None = None,
     max_steps: int = 200,
-    throw: bool = True,
+    throw: bool | None = None,
 ) -> Array:
     """The Fan–Wang transform ``t_L(z, w)`` by the flattened fixed point (docs: "Mathematics").
 
@@ -390,7 +390,8 @@ def kernel_stieltjes(
       max_steps: cap on Newton steps per point.
       throw: ``True``: raise if any point did not converge (``RuntimeError`` at once; under
         ``jit`` a ``jax.errors.JaxRuntimeError`` when the program runs); ``False``: NaN at
-        those points (:func:`kernel_solve` gives the full record).
+        those points (:func:`kernel_solve` gives the full record); ``None`` (default): raise
+        eagerly, NaN under ``jit`` (:mod:`rmtjax._solution`).
 
     Returns:
       ``(...)`` complex array of ``t_L(z, w)``.

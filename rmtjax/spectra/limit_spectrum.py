@@ -150,23 +150,27 @@ class LimitSpectrum:
         herglotz = jnp.imag(sol.value) >= -(tol**0.5) * jnp.abs(sol.value)
         return sol.derive(diverged=~herglotz)
 
-    def stieltjes(self, z: ArrayLike, *, throw: bool = True) -> Array:
+    def stieltjes(self, z: ArrayLike, *, throw: bool | None = None) -> Array:
         """``m(z) = ∫ dmu(x) / (x - z)`` for ``z`` of any shape, ``Im z >= 0``.
 
-        At real ``z`` inside the support this is the boundary value ``m(x + i0)``. With
-        ``throw=True`` an unconverged point raises: ``RuntimeError`` at once, or under ``jit``
-        a ``jax.errors.JaxRuntimeError`` when the program runs. With ``throw=False`` it is NaN
-        (real and imaginary parts); see :meth:`solve` for the full record.
+        At real ``z`` inside the support this is the boundary value ``m(x + i0)``. Default
+        ``throw=None``: an unconverged point raises ``RuntimeError`` eagerly and is NaN (real
+        and imaginary parts) under ``jit``. ``throw=True`` raises under ``jit`` too (a
+        ``jax.errors.JaxRuntimeError`` when the program runs); ``throw=False`` always gives
+        NaN. See :meth:`solve` for the full record.
         """
         return raise_if_failed(self.solve(z), "LimitSpectrum.stieltjes", throw)
 
-    def density(self, x: ArrayLike, eta: ArrayLike | None = None, *, throw: bool = True) -> Array:
+    def density(
+        self, x: ArrayLike, eta: ArrayLike | None = None, *, throw: bool | None = None
+    ) -> Array:
         """Density ``rho(x) = Im m(x + i eta) / pi`` at real ``x`` of any shape.
 
         ``eta=None`` solves on the real axis itself (``eta = 0``): the exact density of the
         absolutely continuous part, without Poisson-smoothing bias (atoms are not included;
         rounding below 0 outside the support is clipped). ``eta > 0`` gives the density
-        convolved with the Cauchy kernel of width ``eta``.
+        convolved with the Cauchy kernel of width ``eta``. ``throw`` as in :meth:`stieltjes`
+        (default: raise eagerly, NaN under ``jit``).
         """
         x = jnp.asarray(x)
         if jnp.iscomplexobj(x):
@@ -194,7 +198,9 @@ class LimitSpectrum:
             self.stieltjes, k, center=(lo + hi) / 2, radius=radius, n_points=n_points
         )
 
-    def edges(self, *, intervals: int | None = None, grid: int = 1024, throw: bool = True) -> Array:
+    def edges(
+        self, *, intervals: int | None = None, grid: int = 1024, throw: bool | None = None
+    ) -> Array:
         """Support edges as roots of the edge equation, ``(n_intervals, 2)``; differentiable.
 
         Each edge ``x_e`` solves, jointly with the real fixed point ``s_e``, ``F(s, x) = s``
@@ -209,8 +215,8 @@ class LimitSpectrum:
             values (concrete, or under ``grad`` outside ``jit``); an int makes the scan
             jittable (one scan on ``grid`` cells; a different count found is an error).
           grid: scan cells (as in :meth:`support`).
-          throw: raise when an edge solve fails (at once, or under ``jit`` when the program
-            runs), else NaN there.
+          throw: as in :meth:`stieltjes` (None: a failed edge solve raises eagerly and is
+            NaN under ``jit``; True: raises under ``jit`` too; False: NaN).
         """
         _check_count(grid, "grid", 2)
         primal = jax.lax.stop_gradient(self)

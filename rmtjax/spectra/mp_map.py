@@ -50,7 +50,7 @@ def mp_map_stieltjes(
     *,
     tol: float | None = None,
     max_steps: int = 300,
-    throw: bool = True,
+    throw: bool | None = None,
 ) -> Array:
     """Stieltjes transform of ``rho_gamma ⊠ nu`` at ``z`` of any shape (``Im z >= 0``).
 
@@ -67,7 +67,8 @@ def mp_map_stieltjes(
       max_steps: Newton step cap per point.
       throw: raise on an unconverged point (``RuntimeError`` at once; under ``jit`` a
         ``jax.errors.JaxRuntimeError`` when the program runs), else NaN there; use
-        ``mp_map(gamma, nu).solve(z)`` for the full convergence record.
+        ``mp_map(gamma, nu).solve(z)`` for the full convergence record. Default ``None``:
+        raise eagerly, NaN under ``jit``; ``True`` raises under ``jit`` too.
 
     Returns:
       Complex array of the shape of ``z``.

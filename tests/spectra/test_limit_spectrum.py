@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rmtjax.spectra import LimitSpectrum, marchenko_pastur, mp_map
+from rmtjax.spectra import DiscreteMeasure, LimitSpectrum, ck_limit, marchenko_pastur, mp_map
 
 
 def test_stieltjes_any_shape(x64):
@@ -52,8 +52,25 @@ def test_unconverged_raises_or_is_nan(x64):
         jax.jit(lambda s, z: s.stieltjes(z, throw=False))(spec, z),
     ):
         assert bool(jnp.all(jnp.isnan(m.real) & jnp.isnan(m.imag)))
+    # Default throw=None: raises eagerly (above), NaN under jit; throw=True raises under jit.
+    m = jax.jit(lambda s, z: s.stieltjes(z))(spec, z)
+    assert bool(jnp.all(jnp.isnan(m.real) & jnp.isnan(m.imag)))
     with pytest.raises(jax.errors.JaxRuntimeError, match="did not converge at 8 of 8"):
-        jax.block_until_ready(jax.jit(lambda s, z: s.stieltjes(z))(spec, z))
+        jax.block_until_ready(jax.jit(lambda s, z: s.stieltjes(z, throw=True))(spec, z))
+
+
+def test_density_default_throw_is_eager_raise_and_nan_under_jit():
+    # The reproducer: an unconverged density under jit was 0, like "outside".
+    spec = ck_limit(DiscreteMeasure([1.0]), (0.5,), "tanh", max_steps=1)
+    x = jnp.linspace(0.1, 3, 5)
+    with pytest.raises(RuntimeError, match="did not converge"):
+        spec.density(x)
+    rho = jax.jit(lambda s, x: s.density(x))(spec, x)
+    assert bool(jnp.all(jnp.isnan(rho)))
+    m = jax.jit(lambda s, x: s.stieltjes(x))(spec, x)
+    assert bool(jnp.all(jnp.isnan(m.real) & jnp.isnan(m.imag)))
+    with pytest.raises(jax.errors.JaxRuntimeError, match="did not converge"):
+        jax.block_until_ready(jax.jit(lambda s, x: s.density(x, throw=True))(spec, x))
 
 
 def test_bad_input(x64):
