@@ -39,11 +39,14 @@ from rmtjax.nets import empirical_ntk_fn, ntk_cost
 _IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
 
 
-def plain_ntk(apply_fn, params, trace: bool):
+def plain_ntk(apply_fn, params, trace: bool, rows: int | None = None):
     """Baseline ``X -> K``: for each parameter leaf, per-sample Jacobians by
     ``vmap(jacrev)`` and their contraction ``J Jᵀ`` (mean over the logits when ``trace``),
     summed over the leaves. Each leaf runs as its own jitted call, so at most one leaf's
     Jacobian is held in memory (the full one is 15 GB at the ``n = 256`` dense size).
+    ``rows``: samples per block; block ``(a, b)`` of ``K`` is ``J_a J_bᵀ`` from the two
+    blocks' Jacobians (recomputed per block pair: the same contraction flops, at most two
+    blocks of one leaf's Jacobian in memory).
 
     Returns:
       ``(kernel, xla_mb)``: the function of ``X`` and a function of ``X`` giving the largest
@@ -64,17 +67,40 @@ def plain_ntk(apply_fn, params, trace: bool):
             return jnp.einsum("aip,bip->ab", J, J) / J.shape[1]
         return jnp.einsum("aip,bjp->abij", J, J)
 
+    @functools.partial(jax.jit, static_argnums=0)
+    def leaf_block(i, leaves, Xa, Xb):
+        def f(w, x):
+            full = list(leaves)
+            full[i] = w
+            return apply_fn(jax.tree.unflatten(treedef, full), x[None])[0].reshape(-1)
+
+        jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))
+        Ja, Jb = jac(leaves[i], Xa), jac(leaves[i], Xb)
+        Ja, Jb = Ja.reshape(*Ja.shape[:2], -1), Jb.reshape(*Jb.shape[:2], -1)
+        if trace:
+            return jnp.einsum("aip,bip->ab", Ja, Jb) / Ja.shape[1]
+        return jnp.einsum("aip,bjp->abij", Ja, Jb)
+
     def kernel(X):
-        return sum(leaf_kernel(i, leaves, X) for i in range(len(leaves)))
+        if rows is None or rows >= X.shape[0]:
+            return sum(leaf_kernel(i, leaves, X) for i in range(len(leaves)))
+        blocks = [X[s : s + rows] for s in range(0, X.shape[0], rows)]
+        return jnp.block(
+            [
+                [sum(leaf_block(i, leaves, a, b) for i in range(len(leaves))) for b in blocks]
+                for a in blocks
+            ]
+        )
 
     def xla_mb(X):
-        return (
-            max(
-                leaf_kernel.lower(i, leaves, X).compile().memory_analysis().temp_size_in_bytes
-                for i in range(len(leaves))
-            )
-            / 2**20
-        )
+        def temp(i):
+            if rows is None or rows >= X.shape[0]:
+                lowered = leaf_kernel.lower(i, leaves, X)
+            else:
+                lowered = leaf_block.lower(i, leaves, X[:rows], X[:rows])
+            return lowered.compile().memory_analysis().temp_size_in_bytes
+
+        return max(temp(i) for i in range(len(leaves))) / 2**20
 
     return kernel, xla_mb
 
@@ -117,7 +143,18 @@ class _CNN(nn.Module):
 
 
 def _case(
-    name, size, model, X, ours_impl, target, trace_axes, skip=(), repeats=3, chunk=None, diff=True
+    name,
+    size,
+    model,
+    X,
+    ours_impl,
+    target,
+    trace_axes,
+    skip=(),
+    repeats=3,
+    chunk=None,
+    diff=True,
+    rows=None,
 ) -> Case:
     params = model.init(jax.random.key(0), X[:1])
     trace = trace_axes == (-1,)
@@ -125,7 +162,7 @@ def _case(
         impl: jax.jit(empirical_ntk_fn(model.apply, implementation=impl, trace_axes=trace_axes))
         for impl in _IMPLEMENTATIONS
     }
-    baseline, baseline_mb = plain_ntk(model.apply, params, trace)
+    baseline, baseline_mb = plain_ntk(model.apply, params, trace, rows)
     extra = {"baseline_xla_mb": round(baseline_mb(X), 2)}
     for impl in _IMPLEMENTATIONS:
         extra[f"{impl}_xla_mb"] = _xla_mb(lambda x, p, k=kernels[impl]: k(x, None, p), X, params)
@@ -198,6 +235,7 @@ def cases(quick: bool) -> list[Case]:
             skip=("jacobian", "ntvp"),
             repeats=3 if small else 1,
             diff=small,
+            rows=None if small else 64,
         ),
         _case(
             "ntk_cnn_10logits",

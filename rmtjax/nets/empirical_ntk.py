@@ -112,9 +112,14 @@ def empirical_ntk_fn(
         as wholes.
       implementation: ``"jacobian"``, ``"ntvp"``, ``"structured"`` or ``"auto"`` (all exact;
         see the module docstring and :func:`ntk_cost`).
-      chunk_size: samples per block; memory then grows with ``chunk_size`` instead of ``n``:
-        blocks of ``x1`` (outer) and ``x2`` (inner) run in ``lax.map``, the last block
-        padded by repeating its last sample. Not allowed with ``vmap_axes=None``.
+      chunk_size: samples per block; the pairwise work (Jacobian and Gram contractions)
+        then grows with ``chunk_size`` instead of ``n``: blocks of ``x1`` (outer) and ``x2``
+        (inner) run in ``lax.map``, the last block padded by repeating its last sample.
+        ``"structured"`` computes the per-sample features (layer inputs, cotangents, the
+        Jacobians of the other leaves) once per block and keeps them for all samples;
+        ``"jacobian"`` and ``"ntvp"`` recompute each ``x2`` block's Jacobians for every
+        ``x1`` block, so that their memory too grows with ``chunk_size`` only. Not allowed
+        with ``vmap_axes=None``.
       differentiate: for Flax ``variables`` (a mapping with a ``"params"`` entry), the
         collections to differentiate (default ``"params"``; the others, e.g.
         ``"batch_stats"``, are held fixed); ``None`` differentiates every leaf of ``params``.
@@ -209,7 +214,8 @@ def ntk_cost(
     ``(n1 + n2') B + n1 n2 E P``; ``"ntvp"`` ``n2' B + 2 n1 n2 k F``; ``"structured"``
     ``(n1 + n2') (1 + k) F`` plus, per layer, the cheaper of its Gram and Jacobian
     contractions, plus ``n1 n2 E P'`` for the ``P'`` parameters outside the layers (``n2'``
-    counts the recomputed ``x2`` blocks when chunked).
+    counts the recomputed ``x2`` blocks when chunked; ``"structured"`` computes each
+    block's features once).
 
     Args:
       apply_fn, params, X1, X2, options: as in :func:`empirical_ntk`.
@@ -425,12 +431,13 @@ class _Model:
             "jacobian": (n1 + recomputed) * jac_pass + n1 * n2 * E * P,
             "ntvp": (n2 * blocks1) * jac_pass + 2.0 * n1 * n2 * k * F + n1 * 2 * F,
         }
-        structured = (n1 + recomputed) * (1 + k) * F
+        once = n2 if self.x2 is not None else 0  # structured: each block's features once
+        structured = (n1 + once) * (1 + k) * F
         mem = (c1 + c2) * k * sum(sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS)
         for layer in layers:
             form, contract, feat = _layer_costs(layer, k, E, n1, n2)
             gram = contract[0] < form[1] + contract[1]
-            structured += contract[0] if gram else form[1] * (n1 + recomputed) / n1 + contract[1]
+            structured += contract[0] if gram else form[1] * (n1 + once) / n1 + contract[1]
             mem += (c1 + c2) * (feat[0] if gram else feat[1]) + (c1 * c2 * feat[2] if gram else 0)
         flops["structured"] = structured + n1 * n2 * E * sum(
             sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS
@@ -524,6 +531,9 @@ class _Features:
         n2 = n1 if model.x2 is None else model.x2.shape[0]
         self.gram = [_gram_route(layer, k, E, n1, n2) for layer in layers]
         self.gram_layers = [ly for ly, g in zip(layers, self.gram, strict=True) if g]
+        # structured features (layer inputs, cotangents, small Jacobians) are kept for all
+        # samples when chunked; full Jacobians are recomputed per block pair
+        self.keeps_features = structured
 
     def features(self, xs: jax.Array, side: int) -> tuple[list[jax.Array], list[tuple]]:
         return jax.vmap(lambda x: self._sample(x, side))(xs)
@@ -659,6 +669,8 @@ def _layer_inputs(layer, invals, delta) -> tuple[jax.Array, jax.Array]:
 class _NTVP:
     """``"ntvp"``: ``K = J(x1) (J(x2)ᵀ V)`` with ``V`` the output basis at each ``x2``."""
 
+    keeps_features = False
+
     def __init__(self, model: _Model):
         self.model = model
 
@@ -702,11 +714,17 @@ def _blocked(block, x1: jax.Array, x2: jax.Array | None, chunk_size: int | None)
     c1, c2 = min(chunk_size, n1), min(chunk_size, n2)
     B1, B2 = _chunks(x1, c1), _chunks(x1 if x2 is None else x2, c2)
 
-    def row(xb1):
-        F1 = block.features(xb1, 1)
-        return jax.lax.map(lambda xb2: block.contract(F1, block.features(xb2, 2)), B2)
+    if block.keeps_features:  # features of every block once; pairs contracted block by block
+        F1s = jax.lax.map(lambda xb: block.features(xb, 1), B1)
+        F2s = F1s if x2 is None else jax.lax.map(lambda xb: block.features(xb, 2), B2)
+        Ks = jax.lax.map(lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2), F2s), F1s)
+    else:  # Jacobian-sized features: recomputed per block pair to bound memory
 
-    Ks = jax.lax.map(row, B1)  # each (blocks1, blocks2, c1, c2, ...)
+        def row(xb1):
+            F1 = block.features(xb1, 1)
+            return jax.lax.map(lambda xb2: block.contract(F1, block.features(xb2, 2)), B2)
+
+        Ks = jax.lax.map(row, B1)  # each (blocks1, blocks2, c1, c2, ...)
     return [
         jnp.swapaxes(K, 1, 2).reshape(K.shape[0] * c1, K.shape[1] * c2, *K.shape[4:])[:n1, :n2]
         for K in Ks
