@@ -37,8 +37,9 @@ SMALL: dict[str, list[str]] = {
         "d0=100",
         "width=150",
         "steps=40",
-        "track_every=20",
-        "snapshots=3",
+        "track_every=10",
+        "snapshots=5",
+        "learning_rate=1",
     ],
 }
 """Per experiment: the ``--set`` overrides of the small run shown in the docs."""

@@ -61,7 +61,7 @@ from matplotlib.figure import Figure
 from rmtjax._params import param_like
 from rmtjax.experiments.config import ExperimentConfig, fingerprint, param
 from rmtjax.experiments.context import RunContext
-from rmtjax.experiments.plotting import COLORS
+from rmtjax.experiments.plotting import COLORS, legend_outside, new_figure, share_xrange, styled
 from rmtjax.experiments.registry import Experiment, register
 from rmtjax.experiments.store import HistoryStore
 from rmtjax.nets import (
@@ -290,23 +290,24 @@ def _kernels(history: TrackRecord):
     )
 
 
+@styled
 def _spectra_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figure:
     """Histograms at ``snapshots`` or more evenly spaced tracking points (the first and the
     last included), with the outlier edge and the largest eigenvalue at initialization."""
     picks = _even_picks(len(history.step), config.snapshots)
-    fig = Figure(figsize=(3.0 * len(picks), 5.6), layout="constrained")
-    axes = fig.subplots(2, len(picks), squeeze=False)
+    fig, axes = new_figure(2, len(picks), panel=(2.6, 2.4), extra_width=1.6)
     for row, (name, values, edges) in enumerate(_kernels(history)):
         top = max(float(values[:, 0].max()), float(edges[0])) * 1.05
         for col, t in enumerate(picks):
             ax = axes[row, col]
-            ax.hist(values[t], bins=np.linspace(0.0, top, 80), color="tab:blue", log=True)
-            ax.axvline(edges[0], color="tab:red", lw=1, ls="--", label=f"edge ({config.edge})")
+            ax.hist(values[t], bins=np.linspace(0.0, top, 80), color=COLORS[0], log=True)
+            ax.axvline(edges[0], color=COLORS[1], lw=1, ls="--", label=f"edge ({config.edge})")
             ax.axvline(values[0, 0], color="k", lw=1, ls=":", label=r"$\lambda_{max}$ at init")
             ax.set_title(f"{name}, step {history.step[t]}")
             ax.set_xlabel("eigenvalue")
         axes[row, 0].set_ylabel("count (log scale)")
-    axes[0, 0].legend()
+        share_xrange(axes[row], 0.0, top)
+    legend_outside(axes[0, -1])
     fig.suptitle(
         f"Spectra over training: L = {config.depth}, n = {config.n}, d = {config.width}, "
         f"{config.activation}"
@@ -323,25 +324,27 @@ def _even_picks(T: int, at_least: int) -> np.ndarray:
     return np.arange(0, T, stride)
 
 
+@styled
 def _top_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figure:
     """The five largest CK and NTK eigenvalues over the steps, with the edges."""
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-    for ax, (name, values, edges) in zip(fig.subplots(1, 2), _kernels(history), strict=True):
+    fig, axes = new_figure(1, 2, panel=(3.6, 2.8), extra_width=1.8)
+    for ax, (name, values, edges) in zip(axes[0], _kernels(history), strict=True):
         for i in range(min(5, values.shape[1])):
             ax.plot(history.step, values[:, i], marker=".", label=rf"$\lambda_{i + 1}$")
-        ax.axhline(edges[0], color="tab:red", lw=1, ls="--", label=f"edge ({config.edge})")
+        ax.axhline(edges[0], color="k", lw=1, ls="--", label=f"edge ({config.edge})")
         ax.axhline(1.5 * values[0, 0], color="k", lw=1, ls=":", label=r"1.5 $\lambda_{max}$(init)")
         ax.set_xlabel("step")
         ax.set_ylabel("eigenvalue")
         ax.set_title(f"top-5 {name} eigenvalues")
-        ax.legend(fontsize=7)
+    legend_outside(axes[0, -1])
     return fig
 
 
+@styled
 def _label_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figure:
     """Label fractions of the top eigenvectors and R² (train, held-out) from step 0."""
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig, axes = new_figure(1, 2, panel=(3.6, 2.8))
+    left, right = axes[0]
     for name, fractions, color in (
         ("CK", history.ck_label_var, COLORS[0]),
         ("NTK", history.ntk_label_var, COLORS[1]),
@@ -351,14 +354,14 @@ def _label_figure(config: TrainingEvolutionConfig, history: TrackRecord) -> Figu
     left.set_xlabel("step")
     left.set_ylabel(r"fraction of $\|y\|^2$ explained")
     left.set_ylim(0, 1.02)
-    left.legend(fontsize=8)
+    legend_outside(left, loc="below", ncols=2)
     right.plot(history.step, history.r2_train, marker=".", label="train")
     right.plot(history.step, history.r2_test, marker=".", label="held-out")
     right.set_xlabel("step")
     right.set_ylabel(r"$R^2$")
     low = float(np.nanmin(np.concatenate([history.r2_train, history.r2_test])))
     right.set_ylim(min(0.0, low) - 0.05, 1.02)
-    right.legend(fontsize=8)
+    legend_outside(right, loc="below")
     fig.suptitle(f"Labels in the top eigenvectors ({config.optimizer}, lr {config.learning_rate})")
     return fig
 
