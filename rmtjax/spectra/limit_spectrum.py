@@ -204,8 +204,9 @@ class LimitSpectrum:
         """Support edges as roots of the edge equation, ``(n_intervals, 2)``; differentiable.
 
         Each edge ``x_e`` solves, jointly with the real fixed point ``s_e``, ``F(s, x) = s``
-        and ``det(I - ∂F/∂s) = 0`` (the fixed point folds there); Newton steps start from the
-        numeric edges of :meth:`support` and the root is differentiated implicitly (see
+        and ``det(I - ∂F/∂s) = 0`` (the fixed point folds there); Newton steps start just
+        outside each edge bracketed by the scan of :meth:`support` (shrunk by 6 bisections,
+        not 48) and the root is differentiated implicitly (see
         :func:`rmtjax.spectra.edges.solve_edges`), so ``jax.grad`` of an edge with respect to
         the ratios, the activation constants or the input law is exact. For the MP law
         (``b = 0``, ``L = 1``, ``mu0 = delta_1``) the edges are ``(1 ± sqrt(gamma))^2``.
@@ -245,7 +246,9 @@ class LimitSpectrum:
 
         The density at ``eta = 0`` is scanned on ``grid`` cell midpoints of :meth:`bounds`
         (a loose outer bound), zooming up to three times onto the cells found inside
-        (``Im m > sqrt(tol) |m|``); each change between inside and outside is then refined by
+        (``Im m > sqrt(tol) |m|``; the scan's two ends count as outside, so an edge between
+        an end and the first midpoint, e.g. a lower edge near 0, is found rather than
+        reported at the end); each change between inside and outside is then refined by
         ``bisections`` bisection steps. Gaps or intervals narrower than the final grid
         spacing are not resolved. Concrete spectra only (the number of intervals is
         data-dependent).

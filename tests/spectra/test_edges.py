@@ -76,3 +76,13 @@ def test_edge_gradients_match_central_differences(x64, kind, depth, side):
     for fn, x in ((by_alpha, alpha), (by_gamma, gammas[0])):
         fd = (fn(x + h) - fn(x - h)) / (2 * h)
         np.testing.assert_allclose(float(jax.grad(fn)(x)), float(fd), rtol=1e-6)
+
+
+def test_ck_depth3_lower_edge_near_0_is_where_the_density_starts(x64):
+    # The edge lies below the first scan midpoint (~6e-3): it must be found, not put at 0.
+    act = Activation.standardized(lambda x, a: jnp.tanh(a * x), 1.0)
+    spec = ck_limit(_MU0, (0.5, 0.3, 0.8), act)
+    lower = float(spec.edges()[0, 0])
+    assert 0 < lower < 0.1
+    rho = np.asarray(spec.density(jnp.array([lower * (1 - 1e-3), lower * (1 + 1e-3)])))
+    assert rho[0] == 0 and rho[1] > 0
