@@ -8,7 +8,7 @@ of the ``L + 1`` real equations
 
     ``F(s, x) - s = 0``,   ``det(I - ∂F/∂s (s, x)) = 0``,
 
-found by Newton steps from a seed (the numeric edge of the scanned support) and
+found by Newton steps from a seed (just outside the edge, from the scanned support) and
 differentiated by the implicit function theorem (``jax.lax.custom_root``): gradients with
 respect to the ratios, the activation constants and the input law never pass through the
 loop. For the Marchenko–Pastur law (``L = 1``, ``b = 0`` or ``mu0 = delta_1``) the roots are
@@ -103,8 +103,9 @@ def solve_edges(
 
     Args:
       spec: the limit spectrum (possibly traced, for gradients).
-      seeds: ``(...)`` real, numeric edges (e.g. from
-        :meth:`~rmtjax.spectra.LimitSpectrum.support`); not differentiated.
+      seeds: ``(...)`` real points near the edges, best just outside the support where the
+        real fixed point exists (as :meth:`~rmtjax.spectra.LimitSpectrum.edges` picks them);
+        not differentiated.
       reach: scalar, how far an edge may lie from its seed (the scan's bracket width); a
         root further away is reported ``diverged``.
       tol: relative Newton step at which a root is accepted (None: 1e-12 float64,

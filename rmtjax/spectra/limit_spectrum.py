@@ -204,8 +204,9 @@ class LimitSpectrum:
         """Support edges as roots of the edge equation, ``(n_intervals, 2)``; differentiable.
 
         Each edge ``x_e`` solves, jointly with the real fixed point ``s_e``, ``F(s, x) = s``
-        and ``det(I - ∂F/∂s) = 0`` (the fixed point folds there); Newton steps start from the
-        numeric edges of :meth:`support` and the root is differentiated implicitly (see
+        and ``det(I - ∂F/∂s) = 0`` (the fixed point folds there); Newton steps start just
+        outside each edge bracketed by the scan of :meth:`support` (shrunk by 6 bisections,
+        not 48) and the root is differentiated implicitly (see
         :func:`rmtjax.spectra.edges.solve_edges`), so ``jax.grad`` of an edge with respect to
         the ratios, the activation constants or the input law is exact. For the MP law
         (``b = 0``, ``L = 1``, ``mu0 = delta_1``) the edges are ``(1 ± sqrt(gamma))^2``.
@@ -228,7 +229,10 @@ class LimitSpectrum:
                     "edges() under jit needs intervals=<number of support intervals> "
                     "(the scan's size must be static)"
                 )
-            seeds, found = jnp.asarray(primal.support(grid=grid), self.q.dtype), None
+            xs, inside = _zoom(primal, grid)
+            change = np.flatnonzero(inside[1:] != inside[:-1])
+            xs, inside = jnp.asarray(xs, self.q.dtype), jnp.asarray(inside)
+            seeds, found = _seeds(primal, xs, inside, jnp.asarray(change)).reshape(-1, 2), None
         else:
             _check_count(intervals, "intervals", 1)
             seeds, found = _scan(primal, intervals, grid)
@@ -242,7 +246,9 @@ class LimitSpectrum:
 
         The density at ``eta = 0`` is scanned on ``grid`` cell midpoints of :meth:`bounds`
         (a loose outer bound), zooming up to three times onto the cells found inside
-        (``Im m > sqrt(tol) |m|``); each change between inside and outside is then refined by
+        (``Im m > sqrt(tol) |m|``; the scan's two ends count as outside, so an edge between
+        an end and the first midpoint, e.g. a lower edge near 0, is found rather than
+        reported at the end); each change between inside and outside is then refined by
         ``bisections`` bisection steps. Gaps or intervals narrower than the final grid
         spacing are not resolved. Concrete spectra only (the number of intervals is
         data-dependent).
@@ -254,26 +260,51 @@ class LimitSpectrum:
                 "support() needs concrete values (not inside jit/vmap/grad); "
                 "use edges(intervals=...) there"
             )
-        dt = self.q.dtype
-        lo, hi = (float(v) for v in self.bounds())
-        for _ in range(4):
-            xs = lo + (hi - lo) * (np.arange(grid) + 0.5) / grid
-            inside = np.asarray(_inside(self, jnp.asarray(xs, dt)))
-            found = np.flatnonzero(inside)
-            if found.size == 0:
-                return np.zeros((0, 2))
-            step = (hi - lo) / grid
-            new_lo, new_hi = max(lo, xs[found[0]] - step), min(hi, xs[found[-1]] + step)
-            if new_hi - new_lo > (hi - lo) / 2:
-                break
-            lo, hi = new_lo, new_hi
+        xs, inside = _zoom(self, grid)
         change = np.flatnonzero(inside[1:] != inside[:-1])
-        edges = np.zeros(0)
-        if change.size:
-            left, right = jnp.asarray(xs[change], dt), jnp.asarray(xs[change + 1], dt)
-            edges = np.asarray(_bisect(self, left, right, bisections))
-        points = np.concatenate([[lo] if inside[0] else [], edges, [hi] if inside[-1] else []])
-        return points.reshape(-1, 2)
+        if change.size == 0:
+            return np.zeros((0, 2))
+        dt = self.q.dtype
+        left, right = jnp.asarray(xs[change], dt), jnp.asarray(xs[change + 1], dt)
+        a, b = _bisect(self, left, right, jnp.asarray(inside[change]), bisections)
+        return np.asarray((a + b) / 2).reshape(-1, 2)
+
+
+def _zoom(spec: LimitSpectrum, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The eager scan of :meth:`LimitSpectrum.support`: points ``(grid + 2,)`` and their flags.
+
+    The density is scanned on ``grid`` cell midpoints of :meth:`LimitSpectrum.bounds`,
+    zooming up to three times onto the cells found inside. The scan's two ends are appended
+    and count as outside (an edge may lie between an end and the first midpoint, as for a
+    lower edge near 0), so the changes of the flags bracket every resolved edge.
+    """
+    dt = spec.q.dtype
+    lo, hi = (float(v) for v in spec.bounds())
+    for _ in range(4):
+        xs = lo + (hi - lo) * (np.arange(grid) + 0.5) / grid
+        inside = np.asarray(_inside(spec, jnp.asarray(xs, dt)))
+        found = np.flatnonzero(inside)
+        if found.size == 0:
+            break
+        step = (hi - lo) / grid
+        new_lo, new_hi = max(lo, xs[found[0]] - step), min(hi, xs[found[-1]] + step)
+        if new_hi - new_lo > (hi - lo) / 2:
+            break
+        lo, hi = new_lo, new_hi
+    return np.concatenate([[lo], xs, [hi]]), np.pad(inside, 1)
+
+
+def _seeds(spec: LimitSpectrum, xs: Array, inside: Array, change: Array) -> Array:
+    """Newton seeds for the edges bracketed by ``[xs[change], xs[change + 1]]``.
+
+    Each bracket is shrunk by ``_SEED_BISECTIONS`` bisections (a cell's 1/64, well inside
+    Newton's basin: from the raw cell end the fold solve can fail, e.g. for a lower edge
+    near 0 with the scan's end 0 as the outside end) and its outside end is returned, where
+    the real fixed point exists.
+    """
+    left_in = inside[change]
+    a, b = _bisect(spec, xs[change], xs[change + 1], left_in, _SEED_BISECTIONS)
+    return jnp.where(left_in, b, a)
 
 
 def _inside(spec: LimitSpectrum, x: Array) -> Array:
@@ -282,19 +313,24 @@ def _inside(spec: LimitSpectrum, x: Array) -> Array:
     return jnp.imag(m) > tol**0.5 * jnp.abs(m)
 
 
-def _bisect(spec: LimitSpectrum, left: Array, right: Array, n: int) -> Array:
-    """Midpoints of brackets ``[left, right]`` shrunk ``n`` times around the change of inside.
+def _bisect(
+    spec: LimitSpectrum, left: Array, right: Array, left_in: Array, n: int
+) -> tuple[Array, Array]:
+    """Brackets ``[left, right]`` shrunk ``n`` times around the change of inside.
 
-    A Python loop over the (few) bisection steps: each step is one batched solve that reuses
+    ``left_in`` is the flag at ``left`` (the scan's, so a bound counted outside stays so). A
+    Python loop over the (few) bisection steps: each step is one batched solve that reuses
     the compiled solver, where a ``fori_loop`` would compile the whole solver once more.
     """
-    left_in = _inside(spec, left)
     a, b = left, right
     for _ in range(n):
         mid = (a + b) / 2
         same = _inside(spec, mid) == left_in
         a, b = jnp.where(same, mid, a), jnp.where(same, b, mid)
-    return (a + b) / 2
+    return a, b
+
+
+_SEED_BISECTIONS = 6
 
 
 def _check_count(value: Any, name: str, low: int) -> None:
@@ -305,8 +341,8 @@ def _check_count(value: Any, name: str, low: int) -> None:
 def _scan(spec: LimitSpectrum, intervals: int, grid: int) -> tuple[Array, Array]:
     """Jittable numeric edges: one scan of :meth:`LimitSpectrum.bounds` on ``grid`` cells.
 
-    Returns ``(seeds (intervals, 2), found)`` with ``found`` the number of changes between
-    inside and outside (``2 * intervals`` when the count is right).
+    Returns ``(seeds (intervals, 2), found)``: the seeds of :func:`_seeds` and ``found``, the
+    number of changes between inside and outside (``2 * intervals`` when the count is right).
     """
     lo, hi = spec.bounds()
     xs = lo + (hi - lo) * (jnp.arange(grid) + 0.5) / grid
@@ -315,5 +351,4 @@ def _scan(spec: LimitSpectrum, intervals: int, grid: int) -> tuple[Array, Array]
     xs = jnp.concatenate([lo[None], xs, hi[None]])
     change = inside[1:] != inside[:-1]
     idx = jnp.nonzero(change, size=2 * intervals, fill_value=0)[0]
-    edges = _bisect(spec, xs[idx], xs[idx + 1], 48)
-    return edges.reshape(intervals, 2), jnp.sum(change)
+    return _seeds(spec, xs, inside, idx).reshape(intervals, 2), jnp.sum(change)
