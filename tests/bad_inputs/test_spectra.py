@@ -136,8 +136,8 @@ JITTED = [
     ),
     ("x-nan", lambda x: ck_limit(ONE, (0.5,), "tanh").density(x), np.nan, "x contains NaN or inf"),
     (
-        "unconverged-density",
-        lambda x: ck_limit(ONE, (0.5,), "tanh", max_steps=1).density(x),
+        "unconverged-density-throw",
+        lambda x: ck_limit(ONE, (0.5,), "tanh", max_steps=1).density(x, throw=True),
         jnp.linspace(0.1, 3, 5),
         "did not converge",
     ),
@@ -162,12 +162,13 @@ def test_bad_input_raises_under_jit(fn, arg, phrase):
     assert phrase in str(info.value)
 
 
-def test_unconverged_density_is_nan_under_jit_without_throw():
-    fn = jax.jit(lambda x: ck_limit(ONE, (0.5,), "tanh", max_steps=1).density(x, throw=False))
-    m = jax.jit(lambda x: ck_limit(ONE, (0.5,), "tanh", max_steps=1).stieltjes(x, throw=False))(
-        jnp.linspace(0.1, 3, 5)
-    )
-    assert np.all(np.isnan(np.asarray(fn(jnp.linspace(0.1, 3, 5)))))
+@pytest.mark.parametrize("throw", [None, False], ids=["default", "throw-false"])
+def test_unconverged_density_is_nan_under_jit_without_throw(throw):
+    spectrum = ck_limit(ONE, (0.5,), "tanh", max_steps=1)
+    x = jnp.linspace(0.1, 3, 5)
+    rho = jax.jit(lambda x: spectrum.density(x, throw=throw))(x)
+    m = jax.jit(lambda x: spectrum.stieltjes(x, throw=throw))(x)
+    assert np.all(np.isnan(np.asarray(rho)))
     assert np.all(np.isnan(np.real(np.asarray(m)))) and np.all(np.isnan(np.imag(np.asarray(m))))
 
 
