@@ -432,13 +432,14 @@ class _Model:
             "ntvp": (n2 * blocks1) * jac_pass + 2.0 * n1 * n2 * k * F + n1 * 2 * F,
         }
         once = n2 if self.x2 is not None else 0  # structured: each block's features once
-        structured = (n1 + once) * (1 + k) * F
-        mem = (c1 + c2) * k * sum(sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS)
+        kept = n1 + once  # ... and kept for every sample (x2=None reuses x1's)
+        structured = kept * (1 + k) * F
+        mem = kept * k * sum(sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS)
         for layer in layers:
             form, contract, feat = _layer_costs(layer, k, E, n1, n2)
             gram = contract[0] < form[1] + contract[1]
-            structured += contract[0] if gram else form[1] * (n1 + once) / n1 + contract[1]
-            mem += (c1 + c2) * (feat[0] if gram else feat[1]) + (c1 * c2 * feat[2] if gram else 0)
+            structured += contract[0] if gram else form[1] * kept / n1 + contract[1]
+            mem += kept * (feat[0] if gram else feat[1]) + (c1 * c2 * feat[2] if gram else 0)
         flops["structured"] = structured + n1 * n2 * E * sum(
             sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS
         )
