@@ -229,8 +229,7 @@ class LimitSpectrum:
                     "edges() under jit needs intervals=<number of support intervals> "
                     "(the scan's size must be static)"
                 )
-            xs, inside = _zoom(primal, grid)
-            change = np.flatnonzero(inside[1:] != inside[:-1])
+            xs, inside, change = _zoom(primal, grid)
             xs, inside = jnp.asarray(xs, self.q.dtype), jnp.asarray(inside)
             seeds, found = _seeds(primal, xs, inside, jnp.asarray(change)).reshape(-1, 2), None
         else:
@@ -260,8 +259,7 @@ class LimitSpectrum:
                 "support() needs concrete values (not inside jit/vmap/grad); "
                 "use edges(intervals=...) there"
             )
-        xs, inside = _zoom(self, grid)
-        change = np.flatnonzero(inside[1:] != inside[:-1])
+        xs, inside, change = _zoom(self, grid)
         if change.size == 0:
             return np.zeros((0, 2))
         dt = self.q.dtype
@@ -270,8 +268,9 @@ class LimitSpectrum:
         return np.asarray((a + b) / 2).reshape(-1, 2)
 
 
-def _zoom(spec: LimitSpectrum, grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """The eager scan of :meth:`LimitSpectrum.support`: points ``(grid + 2,)`` and their flags.
+def _zoom(spec: LimitSpectrum, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The eager scan of :meth:`LimitSpectrum.support`: points ``(grid + 2,)``, their flags
+    and the indices ``i`` where the flag changes between ``i`` and ``i + 1``.
 
     The density is scanned on ``grid`` cell midpoints of :meth:`LimitSpectrum.bounds`,
     zooming up to three times onto the cells found inside. The scan's two ends are appended
@@ -291,7 +290,8 @@ def _zoom(spec: LimitSpectrum, grid: int) -> tuple[np.ndarray, np.ndarray]:
         if new_hi - new_lo > (hi - lo) / 2:
             break
         lo, hi = new_lo, new_hi
-    return np.concatenate([[lo], xs, [hi]]), np.pad(inside, 1)
+    inside = np.pad(inside, 1)
+    return np.concatenate([[lo], xs, [hi]]), inside, np.flatnonzero(inside[1:] != inside[:-1])
 
 
 def _seeds(spec: LimitSpectrum, xs: Array, inside: Array, change: Array) -> Array:
