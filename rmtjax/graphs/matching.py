@@ -31,7 +31,7 @@ PADDINGS = ("auto", "adopted", "naive")
 """Padding of the smaller graph (Fishkind et al.; graspologic's names)."""
 
 # Dense n x n working set of each method (matrices held at once), for the memory warning.
-_WORKING_SET = {"isorank": 4, "eigenalign": 4, "degree_profile": 6, "qp": 10}
+_WORKING_SET = {"isorank": 2, "eigenalign": 2, "degree_profile": 6, "qp": 10}
 
 
 def _check_steps(steps: Any) -> int:

@@ -222,9 +222,10 @@ def sinkhorn(X: ArrayLike, temperature: float = 0.05, steps: int = 200) -> jax.A
         \qquad H(P) = -\sum_{ij} P_{ij} \log P_{ij},
 
     by ``steps`` log-domain Sinkhorn sweeps (alternate row and column normalization of
-    ``log P``). ``s`` is the standard deviation of the entries of ``X``, so ``temperature`` is
-    scale-free; as ``temperature -> 0``, ``P`` tends to the permutation matrix of the exact
-    assignment. Smooth in ``X``: ``jax.grad`` differentiates through the sweeps.
+    ``log P``). ``s`` is the root mean square of ``X`` once its row and column means are removed
+    (``P`` does not change when constants are added along rows or columns, nor does ``s``), so
+    ``temperature`` is scale-free; as ``temperature -> 0``, ``P`` tends to the permutation
+    matrix of the exact assignment. Smooth in ``X``: ``jax.grad`` differentiates through the sweeps.
 
     Args:
       X: ``(..., n, n)`` finite similarity.
@@ -245,7 +246,9 @@ def sinkhorn(X: ArrayLike, temperature: float = 0.05, steps: int = 200) -> jax.A
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}")
     X = jnp.asarray(X, jnp.result_type(X, float))
-    scale = jnp.std(X, axis=(-2, -1), keepdims=True)
+    rows, cols = jnp.mean(X, axis=-1, keepdims=True), jnp.mean(X, axis=-2, keepdims=True)
+    centred = X - rows - cols + jnp.mean(rows, axis=-2, keepdims=True)
+    scale = jnp.sqrt(jnp.mean(centred**2, axis=(-2, -1), keepdims=True))
     logits = X / (temperature * jnp.where(scale > 0, scale, 1.0))
 
     def sweep(_: int, L: jax.Array) -> jax.Array:

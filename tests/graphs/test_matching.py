@@ -98,7 +98,7 @@ def test_aliases_and_return_info(wigner):
         and int(info.iterations) > 1
         and float(info.residual) <= 1e-6
     )
-    assert info.X.shape == (20, 20)
+    assert info.value.shape == (20, 20)
     _, info = match(A, B, "grampa", return_info=True)
     assert bool(info.converged) and int(info.iterations) == 0
     with pytest.raises(ValueError, match="unknown method 'qp_ds'"):
@@ -115,4 +115,4 @@ def test_normalize_auto_equals_explicit_normalization():
         match(pair.A, pair.B, "grampa"), match(An, Bn, "grampa", normalize=False)
     )
     _, info = match(pair.A, pair.B, "isorank", return_info=True)
-    np.testing.assert_allclose(info.X, isorank(pair.A, pair.B).X)
+    np.testing.assert_allclose(info.value, isorank(pair.A, pair.B).value)

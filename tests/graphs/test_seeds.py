@@ -82,7 +82,7 @@ def test_seeded_grampa_solves_the_constrained_program(x64):
     eta = 0.3
     sol = seeded_grampa(A, B, seeds, eta)
     assert bool(sol.converged)
-    X = np.asarray(sol.X) / eta
+    X = np.asarray(sol.value) / eta
     G = A @ A @ X - 2 * A @ X @ B + X @ B @ B + eta**2 * X - 1.0
     free = np.ones((30, 30), bool)
     free[seeds[0], :] = False
@@ -96,7 +96,7 @@ def test_seeded_qp_keeps_the_seed_face():
     p = correlated_wigner(jax.random.key(8), 20, 0.1)
     seeds = (jnp.array([0, 4]), p.perm[jnp.array([0, 4])])
     sol = qp_doubly_stochastic(p.A, p.B, seeds=seeds, tol=1e-3)
-    X = np.asarray(sol.X)
+    X = np.asarray(sol.value)
     chex.assert_trees_all_close(X[np.asarray(seeds[0])].sum(1), np.ones(2), atol=1e-6)
     chex.assert_trees_all_close(X[seeds[0], seeds[1]], np.ones(2), atol=1e-6)
     assert np.all(X >= 0)

@@ -35,7 +35,7 @@ def _formats(A):
 def test_matvec_methods_equal_dense(fmt):
     A, B = _formats(PAIR.A)[fmt], _formats(PAIR.B)[fmt]
     for fn in (isorank, eigenalign):
-        chex.assert_trees_all_close(fn(A, B).X, fn(PAIR.A, PAIR.B).X, rtol=1e-5, atol=1e-9)
+        chex.assert_trees_all_close(fn(A, B).value, fn(PAIR.A, PAIR.B).value, rtol=1e-5, atol=1e-9)
     chex.assert_trees_all_close(
         degree_profile(A, B), degree_profile(PAIR.A, PAIR.B), rtol=1e-5, atol=1e-6
     )
