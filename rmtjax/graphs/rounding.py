@@ -30,8 +30,9 @@ def _hungarian(X: jax.Array) -> jax.Array:
     return jnp.zeros(X.shape[-1], jnp.int32).at[rows].set(cols.astype(jnp.int32))
 
 
-def _scipy_host(X: np.ndarray) -> np.ndarray:
-    """``linear_sum_assignment`` on every ``(n, n)`` matrix of a ``(..., n, n)`` host array."""
+def _scipy_host(X: np.ndarray, candidates: int | None = None) -> np.ndarray:
+    """``linear_sum_assignment`` on every ``(n, n)`` matrix of a ``(..., n, n)`` host array
+    (``candidates`` is ignored: the signature of :func:`_topk_host`)."""
     flat = np.asarray(X).reshape(-1, *X.shape[-2:])
     out = np.empty(flat.shape[:-1], np.int32)
     for k, x in enumerate(flat):
@@ -77,6 +78,9 @@ def _topk_host(X: np.ndarray, candidates: int) -> np.ndarray:
             out[b, r] = c
             break
     return out.reshape(X.shape[:-1])
+
+
+_HOST_ROUNDINGS = {"scipy": _scipy_host, "topk": _topk_host}
 
 
 def _host_rounding(X: jax.Array, host: Any) -> jax.Array:
@@ -185,14 +189,24 @@ def round_to_permutation(
       [1, 0]
     """
     check_square(X, "X")
-    check_at_runtime(jnp.all(jnp.isfinite(X)), "X contains NaN or inf values")
+    resolved = _auto() if method == "auto" else method
+    # An eager host rounding stays in numpy: no dispatches, no sync, no device copy of a numpy
+    # X (each ~20-100 us; benchmarks/bench_graphs.py, rounding_scipy_vs_scipy).
+    on_host = isinstance(resolved, str) and resolved in _HOST_ROUNDINGS and is_concrete(X)
+    dtype = jnp.result_type(X, float)
+    if on_host:
+        X = np.asarray(X, dtype)
+        check_finite(X, "X")  # the same ValueError as check_at_runtime's, in numpy
+    else:
+        check_at_runtime(jnp.all(jnp.isfinite(X)), "X contains NaN or inf values")
     check_choice(method, "rounding method", ROUNDINGS)
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
         raise ValueError(f"candidates must be a positive int; got {candidates!r}")
-    X = jnp.asarray(X, jnp.result_type(X, float))
-    method = _auto() if method == "auto" else method
-    n = X.shape[-1]
+    method, n = resolved, np.shape(X)[-1]
     seeds = check_seeds(seeds, n, n)
+    if seeds is None and on_host:
+        return jnp.asarray(_HOST_ROUNDINGS[method](X, candidates))
+    X = jnp.asarray(X, dtype)
     if seeds is None:
         return _round(X, method, candidates)
     sa, sb = seeds
@@ -207,10 +221,15 @@ def round_to_permutation(
 
 
 def _round(X: jax.Array, method: str, candidates: int) -> jax.Array:
-    if method == "scipy":
-        return _on_host(X, _scipy_host)
-    if method == "topk":
-        return _on_host(X, functools.partial(_topk_host, candidates=candidates))
+    if method in _HOST_ROUNDINGS:
+        host = (
+            _scipy_host
+            if method == "scipy"
+            else functools.partial(_topk_host, candidates=candidates)
+        )
+        if is_concrete(X):  # no tracer, so no tangent: skip the custom_jvp's eager overhead
+            return jnp.asarray(host(np.asarray(X)))
+        return _on_host(X, host)
     return _JAX_ROUNDINGS[method](X)
 
 

@@ -22,6 +22,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -118,14 +119,23 @@ def solve_edges(
       function theorem.
     """
     dt = spec.q.dtype
-    tol = default_tol(dt, tol)
     seeds = jax.lax.stop_gradient(jnp.asarray(seeds, dt))
-    flat = seeds.reshape(-1)
+    sol = _solve_flat(
+        spec, seeds.reshape(-1), jnp.asarray(reach, dt), default_tol(dt, tol), max_steps
+    )
+    return jax.tree_util.tree_map(lambda a: a.reshape(seeds.shape), sol)
+
+
+@functools.partial(jax.jit, static_argnames=("tol", "max_steps"))
+def _solve_flat(spec: Any, flat: Array, reach: Array, tol: float, max_steps: int) -> Solution:
+    """:func:`solve_edges` on ``(n,)`` seeds, jitted: eager calls (and eager ``grad``) reuse
+    one compiled seed solve and Newton loop instead of recompiling both on every call (their
+    loop bodies are closures defined anew each time, so the op-by-op cache never hits)."""
+    dt = spec.q.dtype
     zvec = spec.q.astype(jnp.result_type(dt, jnp.complex64)) + jnp.zeros((flat.shape[0], 1))
     zvec = zvec.at[:, 0].add(-flat)
     inner = fixed_point_unknowns(zvec, jax.lax.stop_gradient(spec), tol=spec.tol)
     s_seed = jnp.real(inner.value).astype(dt)
-    sol = jax.vmap(_one_edge, in_axes=(0, 0, None, None, None, None))(
-        flat, s_seed, jnp.asarray(reach, dt), spec, tol, max_steps
+    return jax.vmap(_one_edge, in_axes=(0, 0, None, None, None, None))(
+        flat, s_seed, reach, spec, tol, max_steps
     )
-    return jax.tree_util.tree_map(lambda a: a.reshape(seeds.shape), sol)

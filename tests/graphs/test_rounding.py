@@ -92,3 +92,60 @@ def test_batches_jit_and_vmap_agree(method):
 def test_bad_input_raises(X, method, message):
     with pytest.raises(ValueError, match=message):
         round_to_permutation(X, method)
+
+
+def _scipy_perm(X):
+    return scipy.optimize.linear_sum_assignment(np.asarray(X), maximize=True)[1]
+
+
+@pytest.mark.parametrize("method", ("scipy", "topk"))
+@pytest.mark.parametrize("kind", ("numpy", "jax"))
+def test_host_methods_eager_and_under_jit_give_scipys_assignment(method, kind):
+    # Eagerly the host roundings skip the device (numpy X stays in numpy); under jit they go
+    # through the callback. Both must give scipy's optimum, with seeds too.
+    X = np.random.default_rng(11).standard_normal((30, 30)).astype(np.float32)
+    Xin = X if kind == "numpy" else jnp.asarray(X)
+    want = _scipy_perm(X)
+    eager = round_to_permutation(Xin, method)  # topk: 32 candidates >= n, the dense LAP
+    assert isinstance(eager, jax.Array) and eager.dtype == jnp.int32
+    np.testing.assert_array_equal(eager, want)
+    np.testing.assert_array_equal(jax.jit(lambda x: round_to_permutation(x, method))(X), want)
+    sa, sb = np.array([0, 7]), np.array([3, 1])
+    free_a, free_b = np.setdiff1d(np.arange(30), sa), np.setdiff1d(np.arange(30), sb)
+    seeded = np.empty(30, int)
+    seeded[sa], seeded[free_a] = sb, free_b[_scipy_perm(X[np.ix_(free_a, free_b)])]
+    np.testing.assert_array_equal(round_to_permutation(Xin, method, seeds=(sa, sb)), seeded)
+
+
+def test_host_rounding_of_float64_numpy_uses_the_float32_matrix_without_x64():
+    # Without x64 X is rounded to float32 first (as jnp.asarray does), then assigned; 1 + 2^-30
+    # rounds to 1, so the float32 matrix is a tie broken by scipy the same way for both.
+    X = np.array([[1.0, 1.0 + 2.0**-30], [1.0, 1.0]])
+    want = _scipy_perm(X.astype(np.float32))
+    np.testing.assert_array_equal(round_to_permutation(X, "scipy"), want)
+    np.testing.assert_array_equal(round_to_permutation(jnp.asarray(X), "scipy"), want)
+
+
+@pytest.mark.parametrize("method", ("scipy", "topk"))
+def test_host_methods_refuse_nonfinite_x_eagerly_and_under_jit(method):
+    X = np.eye(3)
+    X[1, 2] = np.inf
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        round_to_permutation(X, method)
+    # Under jit the (unordered) finiteness check and the host call race: either one's error
+    # may surface, but never a permutation.
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"NaN or inf|invalid numeric entries"):
+        jax.block_until_ready(jax.jit(lambda x: round_to_permutation(x, method))(X))
+
+
+def test_grad_passes_through_the_scipy_rounding():
+    X = jnp.asarray(np.random.default_rng(5).standard_normal((6, 6)))
+
+    def loss(X):
+        perm = round_to_permutation(X, "scipy")
+        return jnp.sum(X[jnp.arange(6), perm])
+
+    perm = _scipy_perm(X)
+    want = np.zeros((6, 6))
+    want[np.arange(6), perm] = 1.0
+    np.testing.assert_array_equal(jax.grad(loss)(X), want)
