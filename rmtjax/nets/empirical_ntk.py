@@ -118,8 +118,7 @@ def empirical_ntk_fn(
         computes the per-sample features (layer inputs, cotangents, the Jacobians of the
         other leaves) once per block and keeps them for all samples; ``"jacobian"`` keeps
         every sample's Jacobian (computed block by block) when they take at most 1 GiB
-        (``n k P`` floats; the contraction then adds a transposed copy of one leaf's at a
-        time), else recomputes the ``x1`` blocks' Jacobians for every ``x2`` block (memory
+        (``n k P`` floats, ``P`` parameters), else recomputes the ``x1`` blocks' Jacobians for every ``x2`` block (memory
         ``2 chunk_size k P`` floats); ``"ntvp"`` computes each ``x2`` block's
         ``J(x2)ᵀ V`` once and redoes only the linearization (one forward pass) of the ``x1``
         blocks, so that its memory grows with ``chunk_size`` only. Not allowed with
@@ -569,6 +568,9 @@ class _Features:
         # when chunked, structured features (layer inputs, cotangents, small Jacobians) are
         # kept for all samples; full Jacobians too where they fit in _KEEP_JACOBIANS_BYTES
         self.keeps_features = structured or _jacobians_fit(model)
+        # kept full Jacobians are contracted by block pairs (their backward passes dominate;
+        # XLA would copy all of them for a whole contraction), structured features at once
+        self.contract_whole = structured
         self.same_sides = True
 
     def features(self, xs: jax.Array, side: int) -> tuple[list[jax.Array], list[tuple]]:
@@ -770,20 +772,24 @@ def _blocked(block, x1: jax.Array, x2: jax.Array | None, chunk_size: int | None)
     if block.keeps_features:  # features of every block once, kept
         F1s = jax.lax.map(lambda xb: block.features(xb, 1), B1)
         F2s = F1s if same else jax.lax.map(lambda xb: block.features(xb, 2), B2)
-        # the Gram contractions (pairwise intermediates) block by block; the Jacobian ones,
-        # with no intermediate beyond K, of all the kept features at once (a single matmul
-        # per leaf: on small blocks it is memory-bound, several times slower)
-        flat = functools.partial(jax.tree.map, lambda a: a.reshape(-1, *a.shape[2:]))
-        whole = block.contract(flat(F1s), flat(F2s), gram=False)
-        if not block.gram_layers:
-            return [K[:n1, :n2] for K in whole]
-        Ks = jax.lax.map(
-            lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2, jac=False), F2s), F1s
-        )
-        return [
-            (jnp.swapaxes(K, 1, 2).reshape(W.shape) + W)[:n1, :n2]
-            for K, W in zip(Ks, whole, strict=True)
-        ]
+        if not block.contract_whole:
+            Ks = jax.lax.map(lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2), F2s), F1s)
+        else:
+            # the Jacobian contractions (no intermediate beyond K) of all the kept features
+            # at once: on block pairs they make many small, memory-bound matmuls, several
+            # times slower than the Gram ones or the backward passes of "structured" (XLA
+            # adds a copy of the features of x2 in its matmul layout)
+            flat = functools.partial(jax.tree.map, lambda a: a.reshape(-1, *a.shape[2:]))
+            whole = block.contract(flat(F1s), flat(F2s), gram=False)
+            if not block.gram_layers:
+                return [K[:n1, :n2] for K in whole]
+            Ks = jax.lax.map(  # the Gram contractions (pairwise intermediates) by block pairs
+                lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2, jac=False), F2s), F1s
+            )
+            return [
+                (jnp.swapaxes(K, 1, 2).reshape(W.shape) + W)[:n1, :n2]
+                for K, W in zip(Ks, whole, strict=True)
+            ]
     else:  # features too large to keep: each x2 block's once, x1 blocks' recomputed per pair
 
         def column(xb2):
