@@ -118,11 +118,11 @@ def empirical_ntk_fn(
         computes the per-sample features (layer inputs, cotangents, the Jacobians of the
         other leaves) once per block and keeps them for all samples; ``"jacobian"`` keeps
         every sample's Jacobian (computed block by block) when they take at most 1 GiB
-        (``n k P`` floats, ``P`` parameters), else recomputes the ``x1`` blocks' Jacobians for every ``x2`` block (memory
-        ``2 chunk_size k P`` floats); ``"ntvp"`` computes each ``x2`` block's
-        ``J(x2)ᵀ V`` once and redoes only the linearization (one forward pass) of the ``x1``
-        blocks, so that its memory grows with ``chunk_size`` only. Not allowed with
-        ``vmap_axes=None``.
+        (``n k P`` floats, ``P`` parameters), else recomputes the ``x1`` blocks' Jacobians
+        for every ``x2`` block (memory ``2 chunk_size k P`` floats); ``"ntvp"`` computes each
+        ``x2`` block's ``J(x2)ᵀ V`` once and redoes only the linearization (one forward
+        pass) of the ``x1`` blocks, so that its memory grows with ``chunk_size`` only. Not
+        allowed with ``vmap_axes=None``.
       differentiate: for Flax ``variables`` (a mapping with a ``"params"`` entry), the
         collections to differentiate (default ``"params"``; the others, e.g.
         ``"batch_stats"``, are held fixed); ``None`` differentiates every leaf of ``params``.
