@@ -462,8 +462,12 @@ class _Model:
             sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS
         )
         memory = {
+            # chunked: two blocks' Jacobians, plus (when kept) those of every sample
             "jacobian": float(
-                (c1 + c2 if chunked and not _jacobians_fit(self) else kept) * k * P * item
+                ((0 if chunked and not _jacobians_fit(self) else kept) + (c1 + c2) * chunked)
+                * k
+                * P
+                * item
             ),
             "ntvp": float(c2 * k * P * item + c1 * F * item),
             "structured": float(mem * item),
