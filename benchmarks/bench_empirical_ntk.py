@@ -183,9 +183,9 @@ def _case(
                     model.apply, implementation=impl, trace_axes=trace_axes, chunk_size=chunk
                 )
             )
-            name = f"chunk{chunk}" if impl == ours_impl else f"{impl}_chunk{chunk}"
-            extra[f"{name}_s"] = _once(lambda c=chunked: c(X, None, params))
-            extra[f"{name}_xla_mb"] = _xla_mb(lambda x, p, c=chunked: c(x, None, p), X, params)
+            key = f"chunk{chunk}" if impl == ours_impl else f"{impl}_chunk{chunk}"
+            extra[f"{key}_s"] = _once(lambda c=chunked: c(X, None, params))
+            extra[f"{key}_xla_mb"] = _xla_mb(lambda x, p, c=chunked: c(x, None, p), X, params)
     ours = kernels[ours_impl]
     if diff:  # one more baseline call: skipped where it takes minutes (n = 256 dense)
         K, K0 = ours(X, None, params), baseline(X)
