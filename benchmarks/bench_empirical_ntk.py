@@ -17,8 +17,9 @@ derivatives 70× faster than the Jacobian contraction on their dense setting):
 
 ``extra`` holds the XLA temporary memory (``memory_analysis().temp_size_in_bytes``, MB) of
 every implementation and of the baseline, the time of one call of the implementations not
-timed as ``ours`` (and of ``ours`` with ``chunk_size = N/4`` for the 8-logit net and the
-CNN), the choice and flop estimates of ``"auto"`` and the max relative
+timed as ``ours`` (and of every implementation with ``chunk_size = N/4`` for the 8-logit
+net, the CNN and the LayerNorm MLP: ``chunk{c}_*`` for ``ours``, ``{impl}_chunk{c}_*``),
+the choice and flop estimates of ``"auto"`` and the max relative
 difference to the baseline. ``--quick`` shrinks widths, inputs and n.
 """
 
@@ -173,14 +174,18 @@ def _case(
         duplicate = impl == "auto" and cost.implementation == ours_impl
         if impl != ours_impl and impl not in skip and not duplicate:
             extra[f"{impl}_s"] = _once(lambda k=kernels[impl]: k(X, None, params))
-    if chunk is not None:  # the cost of bounding memory: `ours` with chunk_size = chunk
-        chunked = jax.jit(
-            empirical_ntk_fn(
-                model.apply, implementation=ours_impl, trace_axes=trace_axes, chunk_size=chunk
+    if chunk is not None:  # the cost of bounding memory: chunk_size = chunk, every method
+        for impl in _IMPLEMENTATIONS:
+            if impl in skip or (impl == "auto" and ours_impl != "auto"):
+                continue
+            chunked = jax.jit(
+                empirical_ntk_fn(
+                    model.apply, implementation=impl, trace_axes=trace_axes, chunk_size=chunk
+                )
             )
-        )
-        extra[f"chunk{chunk}_s"] = _once(lambda: chunked(X, None, params))
-        extra[f"chunk{chunk}_xla_mb"] = _xla_mb(lambda x, p: chunked(x, None, p), X, params)
+            key = f"chunk{chunk}" if impl == ours_impl else f"{impl}_chunk{chunk}"
+            extra[f"{key}_s"] = _once(lambda c=chunked: c(X, None, params))
+            extra[f"{key}_xla_mb"] = _xla_mb(lambda x, p, c=chunked: c(x, None, p), X, params)
     ours = kernels[ours_impl]
     if diff:  # one more baseline call: skipped where it takes minutes (n = 256 dense)
         K, K0 = ours(X, None, params), baseline(X)
@@ -255,5 +260,6 @@ def cases(quick: bool) -> list[Case]:
             "auto",
             0.667,
             (),
+            chunk=ln_n // 4,
         ),
     ]

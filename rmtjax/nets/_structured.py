@@ -12,7 +12,10 @@ the layer input ``x_in`` and the output cotangents ``Δ = ∂f/∂y``. This modu
   consumed by exactly one such layer (and nothing else) becomes a :class:`Layer`, every other
   leaf is left to its Jacobian. Element-wise scale and bias leaves are reported as such.
 - :func:`evaluate` re-evaluates the jaxpr, adding a zero ``probe`` to each layer's output and
-  recording its ``x_in``, so ``jax.vjp`` with respect to the probes gives the ``Δ``.
+  recording its ``x_in``, so ``jax.vjp`` with respect to the probes gives the ``Δ``. Its
+  convolutions (one feature group) carry a JVP whose transposes are convolutions in XLA's
+  canonical CPU layout (:func:`_conv`): the same values, but fast inside the ``lax.map`` of
+  the chunked NTK.
 
 Reference: Novak, Sohl-Dickstein, Schoenholz, "Fast Finite Width Neural Tangent Kernel",
 ICML 2022 (structured derivatives, Section 3.3).
@@ -27,7 +30,9 @@ from typing import Any
 
 import jax
 import jax.extend.core as jex
+import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 __all__ = ["Layer", "Plan", "analyze", "evaluate", "forward_flops"]
 
@@ -219,10 +224,16 @@ def _eval(jaxpr, consts, args, plan, probes, recorded):
         if i in plan.calls:
             sub, sub_consts = _call_jaxpr(eqn)
             outs = _eval(sub, sub_consts, invals, plan.calls[i], probes, recorded)
+        elif _is_plain_call(eqn) and _has_conv(_call_jaxpr(eqn)[0]):
+            sub, sub_consts = _call_jaxpr(eqn)  # inline: its convolutions replaced below
+            outs = _eval(sub, sub_consts, invals, Plan(), probes, recorded)
         else:
             params = eqn.primitive.get_bind_params(eqn.params)
             subfuns, params = params if isinstance(params, tuple) else ((), params)
-            outs = eqn.primitive.bind(*subfuns, *invals, **params)
+            if _canonical_transposes(eqn, invals):
+                outs = _conv(eqn.primitive, params)(*invals)
+            else:
+                outs = eqn.primitive.bind(*subfuns, *invals, **params)
             outs = outs if eqn.primitive.multiple_results else [outs]
             if i in plan.layers:
                 recorded[plan.layers[i]] = invals
@@ -231,6 +242,105 @@ def _eval(jaxpr, consts, args, plan, probes, recorded):
             if not isinstance(v, jex.DropVar):
                 env[v] = x
     return [read(v) for v in jaxpr.outvars]
+
+
+_PLAIN_CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
+
+
+def _is_plain_call(eqn: jex.JaxprEqn) -> bool:
+    """A call without custom derivatives or rematerialization: inlining it changes nothing."""
+    return eqn.primitive.name in _PLAIN_CALLS and _call_jaxpr(eqn) is not None
+
+
+def _has_conv(jaxpr: jex.Jaxpr) -> bool:
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            return True
+        if _is_plain_call(eqn) and _has_conv(_call_jaxpr(eqn)[0]):
+            return True
+    return False
+
+
+# ---- convolutions whose derivatives XLA's CPU backend runs fast inside loops ---------------
+#
+# XLA's CPU backend runs a convolution with Eigen only in its canonical layout (lhs NHWC, rhs
+# HWIO, output NHWC, no window reversal); it rewrites other convolutions into that layout only
+# in the top-level computation (ConvCanonicalization), so inside a ``lax.map`` (the chunked
+# NTK) the transposed convolutions of JAX's derivative rules run on a generic loop, 4-12x
+# slower. :func:`_conv` is the same convolution with its tangent maps written in layouts whose
+# transposes (what ``jax.vjp`` evaluates) are canonical.
+
+
+def _canonical_transposes(eqn: jex.JaxprEqn, invals: Sequence[Any]) -> bool:
+    if eqn.primitive.name != "conv_general_dilated":
+        return False
+    p = eqn.params
+    return (
+        p["feature_group_count"] == 1
+        and p["batch_group_count"] == 1
+        and all(np.issubdtype(np.dtype(x.dtype), np.inexact) for x in invals)
+    )
+
+
+def _conv(primitive, params):
+    """``primitive.bind(x, W, **params)`` with a custom JVP (see above)."""
+    dn = params["dimension_numbers"]
+    lhs_spec, rhs_spec, out_spec = dn.lhs_spec, dn.rhs_spec, dn.out_spec
+    nd = len(lhs_spec) - 2
+    s = tuple(range(1, nd + 1))
+    to_nhwc = (lhs_spec[0], *lhs_spec[2:], lhs_spec[1])  # x -> (N, spatial, C)
+    to_hwio = (*rhs_spec[2:], rhs_spec[1], rhs_spec[0])  # W -> (spatial, I, O)
+    from_nhwc = tuple(np.argsort((out_spec[0], *out_spec[2:], out_spec[1])))
+    kwargs = {
+        k: params[k]
+        for k in ("window_strides", "padding", "lhs_dilation", "rhs_dilation", "precision")
+    }
+    kwargs["preferred_element_type"] = params["preferred_element_type"]
+    nhwc = (0, nd + 1, *s)
+
+    def d_lhs(tx, W):  # conv(tx, W) with W as (spatial, O, I): its transpose takes W as HWIO
+        W_l = jnp.transpose(W, to_hwio)
+        W_oi = jnp.swapaxes(W_l, nd, nd + 1)
+        y = jax.lax.conv_general_dilated(
+            jnp.transpose(tx, to_nhwc),
+            W_oi,
+            dimension_numbers=jax.lax.ConvDimensionNumbers(nhwc, (nd, nd + 1, *range(nd)), nhwc),
+            **kwargs,
+        )
+        return jnp.transpose(y, from_nhwc)
+
+    def d_rhs(x, tW):  # conv(x, tW) with x as (C, spatial, N), tW as (I, spatial, O), y as
+        # (spatial, N, O): its transpose is (N, spatial, C) x (spatial, I, O) -> (I, spatial, O)
+        x_l = jnp.transpose(jnp.transpose(x, to_nhwc), (nd + 1, *s, 0))
+        tW_l = jnp.transpose(jnp.transpose(tW, to_hwio), (nd, *range(nd), nd + 1))
+        spec = (nd + 1, 0, *s)
+        y = jax.lax.conv_general_dilated(
+            x_l,
+            tW_l,
+            dimension_numbers=jax.lax.ConvDimensionNumbers(spec, spec, (nd, nd + 1, *range(nd))),
+            **kwargs,
+        )
+        y = jnp.transpose(y, (nd, *range(nd), nd + 1))  # (N, spatial, O)
+        return jnp.transpose(y, from_nhwc)
+
+    @jax.custom_jvp
+    def conv(x, W):
+        return primitive.bind(x, W, **params)
+
+    def jvp(primals, tangents):
+        (x, W), (tx, tW) = primals, tangents
+        y = primitive.bind(x, W, **params)
+        parts = []
+        if not isinstance(tx, SymbolicZero):
+            parts.append(d_lhs(tx, W))
+        if not isinstance(tW, SymbolicZero):
+            parts.append(d_rhs(x, tW))
+        if not parts:
+            return y, jnp.zeros_like(y)
+        return y, parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+    conv.defjvp(jvp, symbolic_zeros=True)
+    return conv
 
 
 def forward_flops(jaxpr: jex.Jaxpr) -> tuple[float, float]:

@@ -112,14 +112,17 @@ def empirical_ntk_fn(
         as wholes.
       implementation: ``"jacobian"``, ``"ntvp"``, ``"structured"`` or ``"auto"`` (all exact;
         see the module docstring and :func:`ntk_cost`).
-      chunk_size: samples per block; the pairwise work (Jacobian and Gram contractions)
-        then grows with ``chunk_size`` instead of ``n``: blocks of ``x1`` (outer) and ``x2``
-        (inner) run in ``lax.map``, the last block padded by repeating its last sample.
-        ``"structured"`` computes the per-sample features (layer inputs, cotangents, the
-        Jacobians of the other leaves) once per block and keeps them for all samples;
-        ``"jacobian"`` and ``"ntvp"`` recompute each ``x2`` block's Jacobians for every
-        ``x1`` block, so that their memory too grows with ``chunk_size`` only. Not allowed
-        with ``vmap_axes=None``.
+      chunk_size: samples per block; the per-sample derivatives (backward passes) and the
+        pairwise Gram contractions then run on ``chunk_size`` samples at a time, in
+        ``lax.map``, the last block padded by repeating its last sample. ``"structured"``
+        computes the per-sample features (layer inputs, cotangents, the Jacobians of the
+        other leaves) once per block and keeps them for all samples; ``"jacobian"`` keeps
+        every sample's Jacobian (computed block by block) when they take at most 1 GiB
+        (``n k P`` floats, ``P`` parameters), else recomputes the ``x1`` blocks' Jacobians
+        for every ``x2`` block (memory ``2 chunk_size k P`` floats); ``"ntvp"`` computes each
+        ``x2`` block's ``J(x2)ᵀ V`` once and redoes only the linearization (one forward
+        pass) of the ``x1`` blocks, so that its memory grows with ``chunk_size`` only. Not
+        allowed with ``vmap_axes=None``.
       differentiate: for Flax ``variables`` (a mapping with a ``"params"`` entry), the
         collections to differentiate (default ``"params"``; the others, e.g.
         ``"batch_stats"``, are held fixed); ``None`` differentiates every leaf of ``params``.
@@ -211,11 +214,12 @@ def ntk_cost(
     parameters and ``E`` kernel entries per pair of samples, and ``B = F + k (2F + 3 F_c)``
     one sample's Jacobian (convolution weight gradients counted 4×: per-sample, they run as
     grouped convolutions, several times slower than matmuls on CPU): ``"jacobian"`` costs
-    ``(n1 + n2') B + n1 n2 E P``; ``"ntvp"`` ``n2' B + 2 n1 n2 k F``; ``"structured"``
-    ``(n1 + n2') (1 + k) F`` plus, per layer, the cheaper of its Gram and Jacobian
-    contractions, plus ``n1 n2 E P'`` for the ``P'`` parameters outside the layers (``n2'``
-    counts the recomputed ``x2`` blocks when chunked; ``"structured"`` computes each
-    block's features once).
+    ``(n1 + n2') B + n1 n2 E P`` (``n2' = n2`` if ``X2`` is given, else 0); ``"ntvp"``
+    ``n2 B + 2 n1 n2 k F``; ``"structured"`` ``(n1 + n2') (1 + k) F`` plus, per layer, the
+    cheaper of its Gram and Jacobian contractions, plus ``n1 n2 E P'`` for the ``P'``
+    parameters outside the layers (when chunked, ``"jacobian"`` counts the recomputed ``x1``
+    blocks if its Jacobians are not kept, ``"ntvp"`` the forward pass of every pair of
+    blocks; ``"structured"`` computes each block's features once).
 
     Args:
       apply_fn, params, X1, X2, options: as in :func:`empirical_ntk`.
@@ -398,6 +402,18 @@ class _Model:
         plan, layers, roles = _structured.analyze(closed, len(self.diff))
         return closed, plan, layers, roles
 
+    def evaluated(self, side: int) -> Callable[[list[jax.Array], jax.Array], jax.Array]:
+        """``(diff leaves, one sample) -> (e,)`` by :func:`_structured.evaluate` (no probes):
+        the model with convolutions whose transposes run fast inside ``lax.map``."""
+        if side == 1 or self.x2 is None or self.outs1 is self.outs2:
+            closed = self.traced[0]
+        else:
+            closed = jax.make_jaxpr(lambda d, r, s: self.sample_fn(d, r, s, 2))(
+                self.diff, self.rest, self.x2[0]
+            )
+        plan = _structured.Plan()
+        return lambda d, x: _structured.evaluate(closed, plan, [*d, *self.rest, x], [])[0][0]
+
     def kernel(self, opts: _Options, implementation: str) -> Any:
         if implementation == "ntvp":
             block = _NTVP(self)
@@ -416,8 +432,12 @@ class _Model:
         n2 = n1 if self.x2 is None else self.x2.shape[0]
         c1 = n1 if opts.chunk_size is None else min(opts.chunk_size, n1)
         c2 = n2 if opts.chunk_size is None else min(opts.chunk_size, n2)
-        blocks1 = -(-n1 // c1)
-        recomputed = n2 * blocks1 if (c1 < n1 or self.x2 is not None) else 0
+        blocks2 = -(-n2 // c2)
+        chunked = c1 < n1 or c2 < n2
+        once = n2 if self.x2 is not None else 0  # features of every sample, once
+        kept = n1 + once  # ... and kept for every sample (x2=None reuses x1's)
+        # recomputed: x1 blocks' Jacobians per x2 block (x2's once) unless they are kept
+        jac_samples = n1 * blocks2 + n2 if chunked and not _jacobians_fit(self) else kept
         F, F_conv = _structured.forward_flops(closed.jaxpr)
         k = sum(o.size for o in self.outs1)
         E = sum(_pairs(a, b) for a, b in zip(self.outs1, self.outs2, strict=True))
@@ -428,11 +448,9 @@ class _Model:
         # Jacobian, the weight gradients (~F, convolutions' at _CONV_GRAD_PENALTY times)
         jac_pass = F + k * (2 * F + (_CONV_GRAD_PENALTY - 1) * F_conv)
         flops = {
-            "jacobian": (n1 + recomputed) * jac_pass + n1 * n2 * E * P,
-            "ntvp": (n2 * blocks1) * jac_pass + 2.0 * n1 * n2 * k * F + n1 * 2 * F,
+            "jacobian": jac_samples * jac_pass + n1 * n2 * E * P,
+            "ntvp": n2 * jac_pass + 2.0 * n1 * n2 * k * F + n1 * blocks2 * 2 * F,
         }
-        once = n2 if self.x2 is not None else 0  # structured: each block's features once
-        kept = n1 + once  # ... and kept for every sample (x2=None reuses x1's)
         structured = kept * (1 + k) * F
         mem = kept * k * sum(sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS)
         for layer in layers:
@@ -444,7 +462,13 @@ class _Model:
             sizes[leaf] for leaf, r in roles.items() if r not in _LAYERS
         )
         memory = {
-            "jacobian": float((c1 + c2) * k * P * item),
+            # chunked: two blocks' Jacobians, plus (when kept) those of every sample
+            "jacobian": float(
+                ((0 if chunked and not _jacobians_fit(self) else kept) + (c1 + c2) * chunked)
+                * k
+                * P
+                * item
+            ),
             "ntvp": float(c2 * k * P * item + c1 * F * item),
             "structured": float(mem * item),
         }
@@ -458,6 +482,19 @@ class _Model:
 
 
 _LAYERS = ("dense", "conv", "embed")
+# chunked "jacobian" keeps every sample's Jacobian (computed block by block) when they take at
+# most this much memory; beyond it, the x1 blocks' Jacobians are recomputed for every x2 block
+_KEEP_JACOBIANS_BYTES = 2**30
+
+
+def _jacobians_fit(model: _Model) -> bool:
+    """Whether the Jacobians of all samples (x1's, and x2's if given) fit in the budget."""
+    n = model.x1.shape[0] + (0 if model.x2 is None else model.x2.shape[0])
+    k = sum(o.size for o in model.outs1)
+    P = sum(int(np.prod(np.shape(leaf))) for leaf in model.diff)
+    return n * k * P * jnp.dtype(model.diff[0].dtype).itemsize <= _KEEP_JACOBIANS_BYTES
+
+
 # Per-sample convolution weight gradients (what vmap(jacrev) computes) run on XLA's CPU
 # backend as grouped convolutions at a fraction of the speed of the patch matmuls of the
 # structured route; 4 matches the 2-core CPU measurements of the CNN benchmark.
@@ -532,9 +569,13 @@ class _Features:
         n2 = n1 if model.x2 is None else model.x2.shape[0]
         self.gram = [_gram_route(layer, k, E, n1, n2) for layer in layers]
         self.gram_layers = [ly for ly, g in zip(layers, self.gram, strict=True) if g]
-        # structured features (layer inputs, cotangents, small Jacobians) are kept for all
-        # samples when chunked; full Jacobians are recomputed per block pair
-        self.keeps_features = structured
+        # when chunked, structured features (layer inputs, cotangents, small Jacobians) are
+        # kept for all samples; full Jacobians too where they fit in _KEEP_JACOBIANS_BYTES
+        self.keeps_features = structured or _jacobians_fit(model)
+        # kept full Jacobians are contracted by block pairs (their backward passes dominate;
+        # XLA would copy all of them for a whole contraction), structured features at once
+        self.contract_whole = structured
+        self.same_sides = True
 
     def features(self, xs: jax.Array, side: int) -> tuple[list[jax.Array], list[tuple]]:
         return jax.vmap(lambda x: self._sample(x, side))(xs)
@@ -573,18 +614,26 @@ class _Features:
                 jac_feats.append(jnp.einsum("pgc,epgo->egco", A, D).reshape(D.shape[0], -1))
         return jac_feats, gram_feats
 
-    def contract(self, F1, F2) -> list[jax.Array]:
+    def contract(self, F1, F2, jac: bool = True, gram: bool = True) -> list[jax.Array]:
+        """The kernel blocks of two blocks of features: the Jacobian contractions (``jac``)
+        plus the Gram ones (``gram``)."""
         jac1, gram1 = F1
         jac2, gram2 = F2
+        jac1, jac2 = (jac1, jac2) if jac else ([], [])
+        gram1, gram2 = (gram1, gram2) if gram else ([], [])
+        n1, n2 = jax.tree.leaves(F1)[0].shape[0], jax.tree.leaves(F2)[0].shape[0]
+        dtype = jax.tree.leaves(F1)[0].dtype
         Ks = []
         segments = _segments(self.model)
         for (a0, a1, o1), (b0, b1, o2) in segments:
-            K = 0.0
+            d, f, h = (math.prod(s) for s in (o1.d_shape, o1.f_shape, o2.f_shape))
+            K = jnp.zeros((n1, n2, d, f, h), dtype)
             for J1, J2 in zip(jac1, jac2, strict=True):
                 K = K + jnp.einsum(
                     "atdfz,btdhz->abdfh", _split_e(J1, a0, a1, o1), _split_e(J2, b0, b1, o2)
                 )
-            for (A1, D1), (A2, D2), layer in zip(gram1, gram2, self.gram_layers, strict=True):
+            layers = self.gram_layers if gram else []
+            for (A1, D1), (A2, D2), layer in zip(gram1, gram2, layers, strict=True):
                 if layer.kind == "embed":
                     Gx = (A1[:, None, :, None] == A2[None, :, None, :]) & (
                         A1[:, None, :, None] >= 0
@@ -668,30 +717,38 @@ def _layer_inputs(layer, invals, delta) -> tuple[jax.Array, jax.Array]:
 
 
 class _NTVP:
-    """``"ntvp"``: ``K = J(x1) (J(x2)ᵀ V)`` with ``V`` the output basis at each ``x2``."""
+    """``"ntvp"``: ``K = J(x1) (J(x2)ᵀ V)`` with ``V`` the output basis at each ``x2``.
+
+    Features of an ``x2`` block: ``J(x2)ᵀ V`` (one ``vjp`` per output entry, Jacobian-sized,
+    never kept beyond its block); of an ``x1`` block: the block itself (its linearization,
+    one forward pass, is redone for every pair of blocks)."""
 
     keeps_features = False
+    same_sides = False
 
     def __init__(self, model: _Model):
         self.model = model
 
     def features(self, xs: jax.Array, side: int):
-        return xs  # the block itself: everything is done pairwise
+        if side == 1:
+            return xs
+        m = self.model
+        f = m.evaluated(2)  # through the evaluator: its convolutions transpose fast in loops
 
-    def contract(self, X1, X2) -> list[jax.Array]:
+        def vjps(x):
+            out, vjp_fn = jax.vjp(lambda d: f(d, x), m.diff)
+            return jax.vmap(vjp_fn)(jnp.eye(out.shape[0], dtype=out.dtype))[0]
+
+        return jax.vmap(vjps)(xs)  # leaves (c2, e2, *leaf)
+
+    def contract(self, X1, V) -> list[jax.Array]:
         m = self.model
 
         def f_block(d, xs, side):
             return jax.vmap(lambda x: m.sample_fn(d, m.rest, x, side))(xs)
 
         _, lin = jax.linearize(lambda d: f_block(d, X1, 1), m.diff)
-
-        def vjps(x):
-            out, vjp_fn = jax.vjp(lambda d: m.sample_fn(d, m.rest, x, 2), m.diff)
-            return jax.vmap(vjp_fn)(jnp.eye(out.shape[0], dtype=out.dtype))[0]
-
-        V = jax.vmap(vjps)(X2)  # leaves (c2, e2, *leaf)
-        c2, e2 = X2.shape[0], V[0].shape[1]
+        c2, e2 = V[0].shape[:2]
         flat = [v.reshape(c2 * e2, *v.shape[2:]) for v in V]
         O = jax.vmap(lin)(flat)  # (c2 e2, c1, e1)
         O = O.reshape(c2, e2, *O.shape[1:])
@@ -708,24 +765,43 @@ def _blocked(block, x1: jax.Array, x2: jax.Array | None, chunk_size: int | None)
     """Kernel blocks of ``(x1, x2)``: whole, or ``chunk_size`` blocks in two ``lax.map``s."""
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
+    same = x2 is None and block.same_sides  # x2's features are x1's
     if chunk_size is None or (chunk_size >= n1 and chunk_size >= n2):
         F1 = block.features(x1, 1)
-        F2 = F1 if x2 is None else block.features(x2, 2)
+        F2 = F1 if same else block.features(x1 if x2 is None else x2, 2)
         return block.contract(F1, F2)
     c1, c2 = min(chunk_size, n1), min(chunk_size, n2)
     B1, B2 = _chunks(x1, c1), _chunks(x1 if x2 is None else x2, c2)
 
-    if block.keeps_features:  # features of every block once; pairs contracted block by block
+    if block.keeps_features:  # features of every block once, kept
         F1s = jax.lax.map(lambda xb: block.features(xb, 1), B1)
-        F2s = F1s if x2 is None else jax.lax.map(lambda xb: block.features(xb, 2), B2)
-        Ks = jax.lax.map(lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2), F2s), F1s)
-    else:  # Jacobian-sized features: recomputed per block pair to bound memory
+        F2s = F1s if same else jax.lax.map(lambda xb: block.features(xb, 2), B2)
+        if not block.contract_whole:
+            Ks = jax.lax.map(lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2), F2s), F1s)
+        else:
+            # the Jacobian contractions (no intermediate beyond K) of all the kept features
+            # at once: on block pairs they make many small, memory-bound matmuls, several
+            # times slower than the Gram ones or the backward passes of "structured" (XLA
+            # adds a copy of the features of x2 in its matmul layout)
+            flat = functools.partial(jax.tree.map, lambda a: a.reshape(-1, *a.shape[2:]))
+            whole = block.contract(flat(F1s), flat(F2s), gram=False)
+            if not block.gram_layers:
+                return [K[:n1, :n2] for K in whole]
+            Ks = jax.lax.map(  # the Gram contractions (pairwise intermediates) by block pairs
+                lambda F1: jax.lax.map(lambda F2: block.contract(F1, F2, jac=False), F2s), F1s
+            )
+            return [
+                (jnp.swapaxes(K, 1, 2).reshape(W.shape) + W)[:n1, :n2]
+                for K, W in zip(Ks, whole, strict=True)
+            ]
+    else:  # features too large to keep: each x2 block's once, x1 blocks' recomputed per pair
 
-        def row(xb1):
-            F1 = block.features(xb1, 1)
-            return jax.lax.map(lambda xb2: block.contract(F1, block.features(xb2, 2)), B2)
+        def column(xb2):
+            F2 = block.features(xb2, 2)
+            return jax.lax.map(lambda xb1: block.contract(block.features(xb1, 1), F2), B1)
 
-        Ks = jax.lax.map(row, B1)  # each (blocks1, blocks2, c1, c2, ...)
+        Ks = [jnp.swapaxes(K, 0, 1) for K in jax.lax.map(column, B2)]
+    # each (blocks1, blocks2, c1, c2, ...)
     return [
         jnp.swapaxes(K, 1, 2).reshape(K.shape[0] * c1, K.shape[1] * c2, *K.shape[4:])[:n1, :n2]
         for K in Ks

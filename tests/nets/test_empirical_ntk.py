@@ -136,6 +136,72 @@ def test_grouped_strided_conv_structured(x64):
     _check_all(f, p, X1, X2, 1e-10, trace_axes=(), implementations=("structured",))
 
 
+@pytest.mark.parametrize(
+    ("layouts", "lhs_shape", "rhs_shape", "conv_params"),
+    [
+        (("NHWC", "HWIO", "NHWC"), (2, 6, 5, 3), (3, 2, 3, 4), ((1, 1), "SAME", (1, 1), (1, 1))),
+        (
+            ("NCHW", "OIHW", "NCHW"),
+            (2, 3, 7, 5),
+            (4, 3, 2, 3),
+            ((2, 1), ((1, 0), (0, 2)), (1, 2), (2, 1)),
+        ),
+        (
+            ("NHWC", "OIHW", "NCHW"),
+            (1, 6, 6, 2),
+            (3, 2, 3, 3),
+            ((1, 2), ((0, 0), (1, 1)), (2, 1), (1, 2)),
+        ),
+        (("NWC", "WIO", "NWC"), (2, 9, 3), (3, 3, 2), ((2,), ((2, 1),), (1,), (2,))),
+    ],
+)
+def test_conv_with_canonical_transposes_matches_jax(
+    x64, layouts, lhs_shape, rhs_shape, conv_params
+):
+    """``_structured._conv``'s JVP and VJP (both operands) equal ``lax``'s own, any layout."""
+    from rmtjax.nets import _structured
+
+    strides, padding, lhs_dilation, rhs_dilation = conv_params
+
+    def conv(x, w):
+        return jax.lax.conv_general_dilated(
+            x, w, strides, padding, lhs_dilation, rhs_dilation, dimension_numbers=layouts
+        )
+
+    x, w = normal(0, lhs_shape), normal(1, rhs_shape)
+    (eqn,) = jax.make_jaxpr(conv)(x, w).jaxpr.eqns
+    ours = _structured._conv(eqn.primitive, eqn.params)
+    tx, tw = normal(2, lhs_shape), normal(3, rhs_shape)
+    y, dy = jax.jvp(conv, (x, w), (tx, tw))
+    y_ours, dy_ours = jax.jvp(ours, (x, w), (tx, tw))
+    ct = normal(4, y.shape)
+    grads = jax.vjp(conv, x, w)[1](ct)
+    grads_ours = jax.vjp(ours, x, w)[1](ct)
+    grad_x_only = jax.vjp(lambda x: ours(x, w), x)[1](ct)  # W's tangent a symbolic zero
+    chex.assert_trees_all_close((y_ours, dy_ours), (y, dy), atol=1e-12, rtol=1e-12)
+    chex.assert_trees_all_close(grads_ours, grads, atol=1e-12, rtol=1e-12)
+    chex.assert_trees_all_close(grad_x_only[0], grads[0], atol=1e-12, rtol=1e-12)
+
+
+def test_nchw_strided_conv_chunked_every_implementation(x64):
+    """Two NCHW convolutions (strides, dilations, padding): the second one's input depends
+    on the parameters, so both transposes of the canonical-layout JVP are used, chunked."""
+
+    def conv(k, x, strides, dilation):
+        return jax.lax.conv_general_dilated(
+            x, k, strides, ((1, 0), (0, 2)), (1, 1), dilation, ("NCHW", "OIHW", "NCHW")
+        )
+
+    X1, X2 = normal(4, (5, 2, 7, 6)), normal(5, (3, 2, 7, 6))
+    p = {"k1": normal(2, (3, 2, 2, 3)) / 3, "k2": normal(6, (2, 3, 2, 2)) / 3}
+
+    def f(q, x):
+        h = jnp.tanh(conv(q["k1"], x, (2, 1), (1, 2)))
+        return conv(q["k2"], h, (1, 2), (2, 1)).reshape(x.shape[0], -1)[:, :4]
+
+    _check_all(f, p, X1, X2, 1e-10, trace_axes=(), chunk_size=2, implementations=EXACT)
+
+
 def _plain_mlp(p, x):
     h = x @ p["w1"] + p["b1"]
     mean = h.mean(-1, keepdims=True)
