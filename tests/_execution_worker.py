@@ -2,7 +2,8 @@
 
     experiments OUT [COORDINATOR NUM_PROCESSES PROCESS_ID]
         run eigvec_overlap at a small size into OUT/eigvec_overlap and ck_ntk_spectra's
-        trials into OUT/ck_ntk_spectra.npz (joining a ``jax.distributed`` run first when the
+        trials into OUT/ck_ntk_spectra.npz, on one device also in chunks of 1 into
+        OUT/ck_ntk_spectra_chunk1.npz (joining a ``jax.distributed`` run first when the
         three extra arguments are given)
     threads THREADS CALLS
         call ``grampa`` on a (4, 200, 200) batch CALLS times from each of THREADS threads
@@ -44,16 +45,20 @@ def experiments(out: str, distributed: list[str]) -> None:
     )
     n, widths = CK_NTK["n"], CK_NTK["widths"]
     X = gaussian_inputs(jax.random.key(0), n, widths[0])
-    eigenvalues = run_trials(
-        ck_ntk_trial(widths, "arctan"),
-        params=X,
-        seed=0,
-        n_trials=CK_NTK["trials"],
-        chunk_size=CK_NTK["chunk_size"],
-        progress=False,
-    )
-    if jax.process_index() == 0:
-        np.savez(f"{out}/ck_ntk_spectra.npz", **eigenvalues)
+    chunk_sizes = {"": CK_NTK["chunk_size"]}
+    if jax.device_count() == 1:
+        chunk_sizes["_chunk1"] = 1
+    for suffix, chunk_size in chunk_sizes.items():
+        eigenvalues = run_trials(
+            ck_ntk_trial(widths, "arctan"),
+            params=X,
+            seed=0,
+            n_trials=CK_NTK["trials"],
+            chunk_size=chunk_size,
+            progress=False,
+        )
+        if jax.process_index() == 0:
+            np.savez(f"{out}/ck_ntk_spectra{suffix}.npz", **eigenvalues)
 
 
 def threads(n_threads: int, calls: int) -> None:

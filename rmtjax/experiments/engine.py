@@ -237,7 +237,15 @@ def _compiled_chunk(
     def block(root_data: jax.Array, params: Pytree, t: jax.Array) -> Pytree:
         root = jax.random.wrap_key_data(root_data)
 
-        def one(ti: jax.Array) -> Pytree:
+        def one(ti: jax.Array, params: Pytree = params) -> Pytree:
+            if on_cpu:
+                # Tie the params to the trial index, so that XLA hoists no params-only work
+                # out of the loop: with one trial per device the loop is removed, nothing is
+                # hoisted, the fusions differ, and the CPU backend contracts other products
+                # into FMAs (ntk_surrogate's q_0 X_0 X_0ᵀ: fma(G_1, q_1, q_0 G_0) in a loop,
+                # fma(G_0, q_0, q_1 G_1) without; its eigenvalues moved by 5e-6 between
+                # 1 and 4 devices, and between chunk sizes 4 and 1).
+                params, ti = jax.lax.optimization_barrier((params, ti))
             key = jax.random.fold_in(root, ti)
             return trial_fn(key, params) if with_params else trial_fn(key)
 

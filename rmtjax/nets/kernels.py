@@ -17,7 +17,7 @@ import numpy as np
 from rmtjax._checks import check_choice
 from rmtjax.activations import Activation, get_activation
 from rmtjax.nets.empirical_ntk import empirical_ntk
-from rmtjax.nets.mlp import MLPParams, _batched, _forward, _layers, _output
+from rmtjax.nets.mlp import MLPParams, _batched, _forward, _layers, _output, _sigma_prime
 
 __all__ = ["conjugate_kernel", "empirical_ntk", "ntk", "ntk_surrogate"]
 
@@ -153,17 +153,18 @@ def _autodiff_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array
 def _structured_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
     xs, hs = _forward(params, X, act)
     K = xs[-1] @ xs[-1].T + (0 if params.bias is None else 1)
-    s = act.derivative(hs[-1]) * params.readout / math.sqrt(params.readout.shape[-1])
+    s = _sigma_prime(act, hs[-1]) * params.readout / math.sqrt(params.readout.shape[-1])
     for l in range(len(params.hidden), 0, -1):
         K = K + (xs[l - 1] @ xs[l - 1].T + (0 if params.bias is None else 1)) * (s @ s.T)
         if l > 1:
             W = params.hidden[l - 1]
-            s = act.derivative(hs[l - 2]) * (s @ W) / math.sqrt(W.shape[-1])
+            s = _sigma_prime(act, hs[l - 2]) * (s @ W) / math.sqrt(W.shape[-1])
     return K
 
 
 def _surrogate_ntk(params: MLPParams, X: jax.Array, act: Activation) -> jax.Array:
-    q_minus1, q = act.q(len(params.hidden))
+    with jax.ensure_compile_time_eval():  # literals, as in mlp._sigma
+        q_minus1, q = act.q(len(params.hidden))
     grams = [x @ x.T for x in _layers(params, X, act)]
     K = q_minus1.astype(X.dtype) * jnp.eye(X.shape[0], dtype=X.dtype)
     return K + sum(q_l.astype(X.dtype) * G for q_l, G in zip(q, grams, strict=True))

@@ -141,8 +141,31 @@ def _forward(
     xs, hs = [X], []
     for l, W in enumerate(params.hidden[:depth]):
         hs.append(xs[-1] @ W.T + (0 if params.bias is None else params.bias[l]))
-        xs.append(act(hs[-1]) / jnp.sqrt(jnp.asarray(W.shape[0], hs[-1].dtype)))
+        xs.append(_sigma(act, hs[-1]) / jnp.sqrt(jnp.asarray(W.shape[0], hs[-1].dtype)))
     return xs, hs
+
+
+def _sigma(act: Activation, x: jax.Array) -> jax.Array:
+    """``act(x)`` with its standardization constants (``E g``, ``sd g``) as literals.
+
+    ``act`` computes its constants by quadrature on every call; traced, that is a constant
+    subgraph per call, which XLA folds only after its algebraic simplifier has rewritten the
+    divisions around it (``A / sqrt(B) -> A * rsqrt(B)``, ``(A / B) / C -> A / (B * C)``, not
+    bit-preserving). Which rewrite fires depends on the graph it sees, and with 2+ devices the
+    SPMD pipeline's CSE merges the copies first: the structured NTK's ``σ'`` became
+    ``1/(1+h²) * 1.4912076`` on one device and ``1/((1+h²) * 0.670597434)`` on two (float32
+    eigenvalues moved by 7e-6). Evaluated here, the constants enter every program as literals.
+    Only the 128-node quadrature runs eagerly (``x`` stays traced).
+    """
+    with jax.ensure_compile_time_eval():
+        return act(x)
+
+
+def _sigma_prime(act: Activation, x: jax.Array) -> jax.Array:
+    """``act.derivative(x) = g'(x) / sd g`` with ``sd g`` a literal: the tangent of
+    :func:`_sigma` (the tangent ``ones`` is built outside the eager scope, so no ``x``-sized
+    array becomes a constant)."""
+    return jax.jvp(functools.partial(_sigma, act), (x,), (jnp.ones_like(x),))[1]
 
 
 def _layers(params: MLPParams, X: jax.Array, act: Activation) -> list[jax.Array]:
