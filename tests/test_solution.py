@@ -126,6 +126,7 @@ def test_error_if_failed_raises_under_jit():
         jax.block_until_ready(batched(jnp.stack([A, _with_nan(A)])))
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_raise_if_failed_keeps_gradients():
     # d/dx Im m(x + 0.5i) of the semicircle, through the implicit adjoint and the staged check.
     def im_m(x):

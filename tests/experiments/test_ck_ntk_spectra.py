@@ -31,6 +31,7 @@ def _curve_moment(curve: LimitCurve, k: int) -> float:
     return float(np.sum(mid**k * np.diff(curve.cdf)))
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_limit_curve_moments_match_recursion(x64):
     # Moments of rho_gamma ⊠ nu from those of nu (DESIGN §4): m1 = h1, m2 = h2 + gamma h1^2,
     # with nu = (1 - b^2) + b^2 mu_{l-1}; the NTK mean is q_{-1} + sum_l q_l m1(mu_l).

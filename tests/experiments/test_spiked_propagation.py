@@ -15,6 +15,7 @@ from rmtjax.experiments.spiked_propagation import SpikedPropagationConfig, bulk_
 N, D0, HIDDEN = 256, 200, (512, 512, 512)
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_bulk_edges_closed_forms():
     # Noise spectrum delta_1: layer 1 is rho_{gamma_1} ⊠ delta_1, Marchenko–Pastur with edge
     # (1 + sqrt(gamma_1))^2; layer 0 is the MP edge noise^2 (1 + sqrt(gamma_0))^2.

@@ -108,6 +108,7 @@ def test_linen_cnn_every_implementation_f64(x64):
     _check_all(model.apply, params, X1, X2, 1e-10, chunk_size=2, implementations=EXACT[::-1])
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_linen_cnn_float32():
     model = CNN()
     X1, X2 = normal(0, (5, 6, 6, 2)), normal(1, (3, 6, 6, 2))
@@ -116,6 +117,7 @@ def test_linen_cnn_float32():
     _check_all(model.apply, params, X1, X2, 1e-5)
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_grouped_strided_conv_structured(x64):
     """Feature groups, lhs dilation and NCHW layouts go through the patches exactly."""
 
@@ -183,6 +185,7 @@ def test_conv_with_canonical_transposes_matches_jax(
     chex.assert_trees_all_close(grad_x_only[0], grads[0], atol=1e-12, rtol=1e-12)
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_nchw_strided_conv_chunked_every_implementation(x64):
     """Two NCHW convolutions (strides, dilations, padding): the second one's input depends
     on the parameters, so both transposes of the canonical-layout JVP are used, chunked."""
@@ -234,6 +237,7 @@ def test_plain_mlp_layernorm_gelu_and_ten_logit_axes(x64):
     _check_all(_plain_mlp, p, X1, X2, 1e-10, trace_axes=(), diagonal_axes=(-1,), chunk_size=4)
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_plain_mlp_float32():
     p = jax.tree.map(lambda a: a.astype(jnp.float32), _mlp_params(30))
     X1, X2 = normal(31, (6, 5)).astype(jnp.float32), normal(32, (4, 5)).astype(jnp.float32)
@@ -283,6 +287,7 @@ class EmbedResidual(nn.Module):
         return nn.Dense(2)(h.mean(axis=1))
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_embedding_and_residual(x64):
     model = EmbedResidual()
     ids1 = jnp.asarray(np.random.default_rng(60).integers(0, 11, (5, 3)))
@@ -293,6 +298,7 @@ def test_embedding_and_residual(x64):
     _check_all(model.apply, params, ids1, ids2, 1e-10, trace_axes=())
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_batched_networks_under_vmap(x64):
     """``vmap`` over a batch of networks' params equals each network's oracle."""
     ps = [_mlp_params(70), _mlp_params(80)]

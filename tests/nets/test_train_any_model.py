@@ -53,6 +53,7 @@ def _data():
     return X, y
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_linen_lion_cross_entropy_tracks_the_direct_spectra():
     X, y = _data()
     config = TrainConfig(

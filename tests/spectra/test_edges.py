@@ -78,6 +78,7 @@ def test_edge_gradients_match_central_differences(x64, kind, depth, side):
         np.testing.assert_allclose(float(jax.grad(fn)(x)), float(fd), rtol=1e-6)
 
 
+@pytest.mark.slow  # compile-heavy: the default run stays under 10 minutes on 2 cores
 def test_ck_depth3_lower_edge_near_0_is_where_the_density_starts(x64):
     # The edge lies below the first scan midpoint (~6e-3): it must be found, not put at 0.
     act = Activation.standardized(lambda x, a: jnp.tanh(a * x), 1.0)
