@@ -18,6 +18,7 @@ import numpy as np
 from jax.scipy.special import erf
 from jax.typing import ArrayLike
 
+from rmtjax._arctan import arctan
 from rmtjax._checks import check_choice, is_concrete
 
 __all__ = [
@@ -297,7 +298,7 @@ def _quadratic(x: jax.Array) -> jax.Array:
 
 
 PRESETS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "arctan": jnp.arctan,
+    "arctan": arctan,
     "tanh": jnp.tanh,
     "erf": erf,
     "relu": _relu,
