@@ -126,6 +126,9 @@ def eigvalsh(a: ArrayLike) -> jax.Array:
 def eigh_stacked(*matrices: ArrayLike) -> list[tuple[jax.Array, jax.Array]]:
     """``[eigh(M) for M in matrices]`` with the batch dimensions broadcast against each other.
 
+    Each matrix is diagonalized at its own batch shape and the results are broadcast (no
+    copy of the inputs into one stack, no repeated decomposition of a broadcast matrix).
+
     Args:
       *matrices: symmetric ``(..., n, n)`` arrays of one dtype; batch dimensions broadcast.
 
@@ -133,8 +136,14 @@ def eigh_stacked(*matrices: ArrayLike) -> list[tuple[jax.Array, jax.Array]]:
       One ``(eigenvalues (..., n) ascending, eigenvectors (..., n, n) as columns)`` per matrix,
       with the broadcast batch shape.
     """
-    values, vectors = eigh(jnp.stack(jnp.broadcast_arrays(*matrices)))
-    return [(values[i], vectors[i]) for i in range(len(matrices))]
+    batch = jnp.broadcast_shapes(*(jnp.shape(m)[:-2] for m in matrices))
+    return [
+        (
+            jnp.broadcast_to(lam, (*batch, *lam.shape[-1:])),
+            jnp.broadcast_to(U, (*batch, *U.shape[-2:])),
+        )
+        for lam, U in map(eigh, matrices)
+    ]
 
 
 def eigvalsh_stacked(*matrices: ArrayLike) -> jax.Array:
@@ -146,4 +155,4 @@ def eigvalsh_stacked(*matrices: ArrayLike) -> jax.Array:
     Returns:
       ``(len(matrices), ..., n)`` ascending eigenvalues (``...`` the broadcast batch shape).
     """
-    return eigvalsh(jnp.stack(jnp.broadcast_arrays(*matrices)))
+    return jnp.stack([values for values, _ in eigh_stacked(*matrices)])

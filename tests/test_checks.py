@@ -1,4 +1,4 @@
-"""Tests of rmtjax/_checks.py: the shared data-matrix check."""
+"""Tests of rmtjax/_checks.py: the shared data-matrix and symmetry checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rmtjax._checks import check_data_matrix
+from rmtjax import _checks
+from rmtjax._checks import check_data_matrix, check_symmetric
 
 
 def test_data_matrix_is_cast_to_float_and_returned():
@@ -38,3 +39,35 @@ def test_shape_check_runs_under_jit_and_value_check_is_skipped():
         jax.jit(lambda x: check_data_matrix(x, d0=2))(jnp.ones((3, 3)))
     out = jax.jit(check_data_matrix)(jnp.array([[jnp.nan, 1.0]]))
     assert bool(jnp.isnan(out[0, 0]))
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (257, 257), (3, 513, 513)])
+def test_tiled_asymmetry_is_the_plain_maximum(shape):
+    a = np.random.default_rng(shape[-1]).standard_normal(shape)
+    expected = np.max(np.abs(a - np.swapaxes(a, -1, -2)))
+    assert _checks._max_asymmetry(a) == expected
+    s = np.round(a + np.swapaxes(a, -1, -2))  # integers: the difference below is exact
+    s[..., -1, 0] += 1.0  # in the last, partial tile row
+    assert _checks._max_asymmetry(s) == 1.0
+    with pytest.raises(ValueError, match=r"M must be symmetric; max \|M - M\^T\| = 1"):
+        check_symmetric(s, "M")
+
+
+def test_symmetric_jax_array_is_read_once(monkeypatch):
+    reads = []
+    monkeypatch.setattr(_checks, "_max_asymmetry", lambda a: reads.append(a.shape) or 0.0)
+    a = jnp.eye(5) + 0.0
+    check_symmetric(a, "A")
+    check_symmetric(a, "A")
+    check_symmetric(a, "A", rtol=1e-9)  # another tolerance is another check
+    assert reads == [(5, 5), (5, 5)]
+    del a  # the identity is forgotten with the array
+    assert not any(ref() is None for ref in _checks._symmetric_arrays.values())
+
+
+def test_numpy_array_is_checked_every_time():
+    a = np.eye(4)
+    check_symmetric(a, "A")
+    a[0, 1] = 3.0  # numpy arrays can change in place: nothing is remembered
+    with pytest.raises(ValueError, match="A must be symmetric"):
+        check_symmetric(a, "A")
