@@ -6,7 +6,7 @@
         OUT/ck_ntk_spectra_chunk1.npz (joining a ``jax.distributed`` run first when the
         three extra arguments are given)
     threads THREADS CALLS
-        call ``grampa`` on a (4, 200, 200) batch CALLS times from each of THREADS threads
+        call ``grampa`` on a (4, 96, 96) batch CALLS times from each of THREADS threads
 
 Prints ``devices=<global device count> processes=<process count>`` last.
 """
@@ -32,6 +32,11 @@ from rmtjax.nets import gaussian_inputs
 # inline threshold (see rmtjax/_linalg.py): the sizes at which the CPU kernel deadlocked.
 OVERLAP = {"n": 120, "deltas": [0.0, 0.05], "index": 10, "window": 3, "trials": 12, "chunk_size": 4}
 CK_NTK = {"n": 64, "widths": (48, 96, 96), "trials": 4, "chunk_size": 4}
+# grampa's one stacked eigh gets 8 matrices, 5 n³ · 8 >> 200000 (off the inline path) at n = 96.
+# n = 200 cost 55 s for the 80 calls on a 2-core VM, n = 96 6.5 s. With jaxlib's batched eigh
+# swapped in, this mode did not hang at n = 200 or 64 on that VM (the 2-device experiments run
+# did, > 90 s instead of ~15 s), so the size is not what makes the test bite.
+THREADS_N = 96
 
 
 def experiments(out: str, distributed: list[str]) -> None:
@@ -62,7 +67,7 @@ def experiments(out: str, distributed: list[str]) -> None:
 
 
 def threads(n_threads: int, calls: int) -> None:
-    A = jax.random.normal(jax.random.key(0), (4, 200, 200))
+    A = jax.random.normal(jax.random.key(0), (4, THREADS_N, THREADS_N))
     A = A + jnp.swapaxes(A, -1, -2)
     B = A + 0.1 * jnp.swapaxes(A, -1, -2)[:, ::-1, ::-1]
     errors: list[BaseException] = []

@@ -2,10 +2,11 @@
 
 Each configuration runs in its own subprocess under a hard timeout, so a hang fails the test
 instead of the session. All subprocesses start together (one module fixture) and are then
-checked one by one: the set takes ~80 s of CPU time in all (3.3 min of wall time on the
-2-core VM at load 15, where every subprocess waits for a core). The sizes are those at
-which jaxlib's batched CPU eigh deadlocked before ``rmtjax._linalg`` (2 or 4 forced host
-devices, two ``jax.distributed`` processes, several Python threads).
+checked one by one: the set takes ~90 s of CPU time in all at load 11 on the 2-core VM
+(~25 s of it the threads run; ~40 s of it with the former (4, 200, 200) grampa batch). The
+experiment sizes are those at which jaxlib's batched CPU eigh deadlocked before
+``rmtjax._linalg`` (2 or 4 forced host devices, two ``jax.distributed`` processes); with that
+eigh swapped back in, the 2-device run still hangs (checked 2026-12-02).
 """
 
 import json
@@ -116,5 +117,5 @@ def test_chunk_size_changes_no_bit(runs):
 
 
 def test_grampa_from_four_threads_finishes(runs):
-    """4 Python threads x 20 grampa calls on a (4, 200, 200) batch, two programs in flight."""
+    """4 Python threads x 20 grampa calls on a (4, 96, 96) batch, two programs in flight."""
     assert "devices=1 processes=1" in runs["threads"][0]
