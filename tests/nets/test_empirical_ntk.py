@@ -9,6 +9,7 @@ traced axes averaged, diagonal axes kept once, other axes kept in pairs). Sizes 
 
 from __future__ import annotations
 
+import functools
 import string
 
 import chex
@@ -27,19 +28,27 @@ IMPLEMENTATIONS = ("jacobian", "ntvp", "structured", "auto")
 EXACT = ("structured", "jacobian", "ntvp")
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _jacobian(apply_fn, params, X):
+    """``jax.jacobian`` of every output leaf w.r.t. the flattened params: ``(n, ..., P)``.
+
+    One jitted program per ``(apply_fn, shapes)``, reused by every oracle call of a test (run
+    eagerly, every primitive of the model and of its transpose was a compile of its own).
+    """
+    flat, unravel = ravel_pytree(params)
+    return jax.jacobian(lambda t: apply_fn(unravel(t), X))(flat)
+
+
 def oracle(apply_fn, params, X1, X2, trace_axes=(-1,), diagonal_axes=()):
     """Explicit flattened ``J1 J2ᵀ`` of every output leaf, with trace/diagonal axes applied."""
     X2 = X1 if X2 is None else X2
-    flat, unravel = ravel_pytree(params)
-
-    def jac(X):
-        return jax.jacobian(lambda t: apply_fn(unravel(t), X))(flat)
-
     kernels = []
-    for J1, J2 in zip(jax.tree.leaves(jac(X1)), jax.tree.leaves(jac(X2)), strict=True):
+    J1s, J2s = _jacobian(apply_fn, params, X1), _jacobian(apply_fn, params, X2)
+    for J1, J2 in zip(jax.tree.leaves(J1s), jax.tree.leaves(J2s), strict=True):
+        J1, J2 = np.asarray(J1), np.asarray(J2)  # numpy contractions: no compile per shape
         ndim = J1.ndim - 1  # output axes, sample axis first
         if ndim == 1:
-            kernels.append(jnp.einsum("az,bz->ab", J1, J2))
+            kernels.append(np.einsum("az,bz->ab", J1, J2))
             continue
         traced = {a % ndim for a in trace_axes} - {0}
         diag = {a % ndim for a in diagonal_axes} - {0}
@@ -57,14 +66,16 @@ def oracle(apply_fn, params, X1, X2, trace_axes=(-1,), diagonal_axes=()):
                 left.append(u), right.append(v), out.extend([u, v])
         spec = f"{''.join(left)}z,{''.join(right)}z->{''.join(out)}"
         size = np.prod([J1.shape[a] for a in traced]) if traced else 1
-        kernels.append(jnp.einsum(spec, J1, J2) / size)
-    return jax.tree.unflatten(jax.tree.structure(apply_fn(params, X1[:1])), kernels)
+        kernels.append(np.einsum(spec, J1, J2) / size)
+    return jax.tree.unflatten(jax.tree.structure(jax.eval_shape(apply_fn, params, X1)), kernels)
 
 
 def _rel(a, b):
-    a, b = jax.tree.leaves(a), jax.tree.leaves(b)
-    num = sum(float(jnp.sum((x - y) ** 2)) for x, y in zip(a, b, strict=True))
-    return np.sqrt(num / sum(float(jnp.sum(y**2)) for y in b))
+    """Relative Frobenius distance over all leaves, in numpy (no compile per leaf shape)."""
+    a = [np.asarray(x) for x in jax.tree.leaves(a)]
+    b = [np.asarray(y) for y in jax.tree.leaves(b)]
+    num = sum(np.sum((x - y) ** 2) for x, y in zip(a, b, strict=True))
+    return float(np.sqrt(num / sum(np.sum(y**2) for y in b)))
 
 
 def _check_all(apply_fn, params, X1, X2, tol, implementations=EXACT, **options):
